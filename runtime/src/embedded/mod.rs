@@ -1,0 +1,682 @@
+//! The embedded backend (the default): a durable [`Store`] in one SQLite database on local
+//! disk, with no server.
+//!
+//! SQLite runs in WAL mode. Every write is one `BEGIN IMMEDIATE` transaction that reads the
+//! item, evaluates the condition in Rust ([`crate::store::eval`]) and writes the new item, so
+//! conditional writes are atomic also across OS processes sharing the database. Reads use a
+//! small pool of reader connections and always see the latest committed write.
+//!
+//! [`Durability::Fsync`] syncs the WAL on every commit (survives power loss);
+//! [`Durability::ProcessCrash`] writes the WAL to the OS on every commit without syncing
+//! (survives `kill -9` of the process, not a machine crash), and is several times faster.
+
+mod codec;
+
+use std::collections::HashMap;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::store::eval::{apply_actions, eval_condition};
+use crate::store::{
+    CancellationReason, Delete, Item, Key, Page, Put, Query, ReturnValues, Scan, Store,
+    StoreError, TableSpec, TransactOp, TransactWrite, Update, validate,
+};
+
+/// How much a write survives once acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit: survives power loss and OS crashes.
+    #[default]
+    Fsync,
+    /// No fsync: survives the process being killed (`kill -9`), not a machine crash.
+    ProcessCrash,
+}
+
+/// Options of [`EmbeddedStore::open_with`].
+#[derive(Clone, Debug)]
+pub struct EmbeddedOptions {
+    /// Durability of acknowledged writes.
+    pub durability: Durability,
+    /// Number of reader connections.
+    pub readers: usize,
+    /// How long a writer waits for another process holding the write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            durability: Durability::Fsync,
+            readers: 4,
+            busy_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The file name of the database inside the store's directory.
+pub const DB_FILE: &str = "beldi.sqlite3";
+
+/// How long a transaction's idempotency token is remembered, as on DynamoDB.
+const TOKEN_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// A durable [`Store`] in a directory on local disk. Cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    specs: RwLock<HashMap<String, TableSpec>>,
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        )
+    {
+        return StoreError::Throttled {
+            message: format!("embedded store busy: {e}"),
+        };
+    }
+    StoreError::io("embedded store (SQLite) failed", e)
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
+    m.lock().map_err(|_| StoreError::Io {
+        message: "embedded store connection poisoned by a panic".into(),
+        source: None,
+    })
+}
+
+fn open_conn(path: &FsPath, opts: &EmbeddedOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| {
+        StoreError::io(format!("cannot open embedded store {}", path.display()), e)
+    })?;
+    conn.busy_timeout(opts.busy_timeout).map_err(sql_err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Io {
+            message: format!("cannot switch {} to WAL mode (got {mode})", path.display()),
+            source: None,
+        });
+    }
+    let sync = match opts.durability {
+        Durability::Fsync => "FULL",
+        Durability::ProcessCrash => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(sql_err)?;
+    Ok(conn)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS beldi_tables (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS beldi_items (
+    tbl TEXT NOT NULL, pk BLOB NOT NULL, sk BLOB NOT NULL, item BLOB NOT NULL,
+    PRIMARY KEY (tbl, pk, sk)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS beldi_tokens (
+    token TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, at_ms INTEGER NOT NULL
+);
+";
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn sk_bytes(key: &Key) -> &[u8] {
+    key.sort.as_ref().map_or(&[], |s| s.as_bytes())
+}
+
+fn load(conn: &Connection, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
+    let raw: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT item FROM beldi_items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
+        .map_err(sql_err)?
+        .query_row(params![table, key.partition.as_bytes(), sk_bytes(key)], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql_err)?;
+    raw.map(|b| codec::decode(&b)).transpose()
+}
+
+fn store_item(conn: &Connection, table: &str, key: &Key, item: &Item) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO beldi_items (tbl, pk, sk, item) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .map_err(sql_err)?
+    .execute(params![
+        table,
+        key.partition.as_bytes(),
+        sk_bytes(key),
+        codec::encode(item)
+    ])
+    .map_err(sql_err)?;
+    Ok(())
+}
+
+fn remove_item(conn: &Connection, table: &str, key: &Key) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM beldi_items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
+        .map_err(sql_err)?
+        .execute(params![table, key.partition.as_bytes(), sk_bytes(key)])
+        .map_err(sql_err)?;
+    Ok(())
+}
+
+fn condition_failed(table: &str, key: &Key, cur: Option<Item>, want: bool) -> StoreError {
+    StoreError::ConditionFailed {
+        table: table.to_owned(),
+        key: key.to_string(),
+        item: if want { cur.map(Box::new) } else { None },
+    }
+}
+
+/// The item after an update, checked against the size limit.
+fn updated(spec: &TableSpec, key: &Key, cur: Option<&Item>, req: &Update) -> Result<Item, StoreError> {
+    let mut item = cur.cloned().unwrap_or_else(|| spec.key_item(key));
+    apply_actions(&mut item, &req.actions)?;
+    validate::item_within_limit(&spec.name, &item)?;
+    Ok(item)
+}
+
+/// The smallest byte string greater than every string starting with `prefix`, if any.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn page_limit(limit: Option<usize>, what: &str) -> Result<usize, StoreError> {
+    match limit {
+        Some(0) => Err(StoreError::validation(
+            format!("{what} limit 0"),
+            "a page limit must be at least 1",
+        )),
+        Some(n) => Ok(n),
+        None => Ok(usize::MAX / 2),
+    }
+}
+
+/// A stable fingerprint of a transaction request, for idempotency tokens.
+fn fingerprint(req: &TransactWrite) -> String {
+    // FNV-1a over the request's debug rendering (maps are ordered, so it is deterministic).
+    let text = format!("{:?}", req.ops);
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}:{}", text.len())
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in directory `dir` with default options
+    /// ([`Durability::Fsync`]). Reopening a directory recovers everything acknowledged.
+    pub fn open(dir: impl AsRef<FsPath>) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_with(dir, EmbeddedOptions::default())
+    }
+
+    /// Opens (creating if needed) the store in directory `dir`.
+    pub fn open_with(
+        dir: impl AsRef<FsPath>,
+        opts: EmbeddedOptions,
+    ) -> Result<EmbeddedStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            StoreError::io(format!("cannot create store directory {}", dir.display()), e)
+        })?;
+        let path = dir.join(DB_FILE);
+        let writer = open_conn(&path, &opts)?;
+        writer.execute_batch(SCHEMA).map_err(sql_err)?;
+        let readers = (0..opts.readers.max(1))
+            .map(|_| open_conn(&path, &opts).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                dir,
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                specs: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &FsPath {
+        &self.inner.dir
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::io("embedded store task failed", e))?
+    }
+
+    async fn spec(&self, table: &str) -> Result<TableSpec, StoreError> {
+        if let Some(s) = self.inner.specs.read().ok().and_then(|m| m.get(table).cloned()) {
+            return Ok(s);
+        }
+        let name = table.to_owned();
+        self.blocking(move |inner| inner.read(|c| inner.load_spec(c, &name)))
+            .await?
+            .ok_or_else(|| StoreError::TableNotFound {
+                table: table.to_owned(),
+            })
+    }
+}
+
+impl Inner {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let conn = lock(&self.readers[i])?;
+        f(&conn)
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = lock(&self.writer)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        let out = f(&tx)?; // dropping `tx` on error rolls back
+        tx.commit().map_err(sql_err)?;
+        Ok(out)
+    }
+
+    fn load_spec(&self, conn: &Connection, table: &str) -> Result<Option<TableSpec>, StoreError> {
+        let raw: Option<String> = conn
+            .prepare_cached("SELECT spec FROM beldi_tables WHERE name = ?1")
+            .map_err(sql_err)?
+            .query_row(params![table], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        let spec = raw
+            .map(|s| serde_json::from_str::<TableSpec>(&s))
+            .transpose()
+            .map_err(|e| StoreError::io("corrupt table schema in the embedded store", e))?;
+        if let (Some(s), Ok(mut m)) = (&spec, self.specs.write()) {
+            m.insert(table.to_owned(), s.clone());
+        }
+        Ok(spec)
+    }
+
+    /// Checks that a table still exists inside a write transaction (another process may have
+    /// deleted it).
+    fn check_table(&self, conn: &Connection, table: &str) -> Result<(), StoreError> {
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT 1 FROM beldi_tables WHERE name = ?1")
+            .map_err(sql_err)?
+            .query_row(params![table], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        if found.is_none() {
+            if let Ok(mut m) = self.specs.write() {
+                m.remove(table);
+            }
+            return Err(StoreError::TableNotFound {
+                table: table.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn backend_name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn create_table(&self, spec: &TableSpec) -> Result<bool, StoreError> {
+        validate::table_spec(spec)?;
+        let spec = spec.clone();
+        self.blocking(move |inner| {
+            let created = inner.write(|tx| match inner.load_spec(tx, &spec.name)? {
+                Some(existing) if existing == spec => Ok(false),
+                Some(existing) => Err(StoreError::validation(
+                    &spec.name,
+                    format!("table exists with a different schema: {existing:?}"),
+                )),
+                None => {
+                    let json = serde_json::to_string(&spec)
+                        .map_err(|e| StoreError::io("cannot encode table schema", e))?;
+                    tx.execute(
+                        "INSERT INTO beldi_tables (name, spec) VALUES (?1, ?2)",
+                        params![spec.name, json],
+                    )
+                    .map_err(sql_err)?;
+                    Ok(true)
+                }
+            })?;
+            if let Ok(mut m) = inner.specs.write() {
+                m.insert(spec.name.clone(), spec.clone());
+            }
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn delete_table(&self, name: &str) -> Result<bool, StoreError> {
+        validate::table_name(name)?;
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            if let Ok(mut m) = inner.specs.write() {
+                m.remove(&name);
+            }
+            inner.write(|tx| {
+                tx.execute("DELETE FROM beldi_items WHERE tbl = ?1", params![name])
+                    .map_err(sql_err)?;
+                let n = tx
+                    .execute("DELETE FROM beldi_tables WHERE name = ?1", params![name])
+                    .map_err(sql_err)?;
+                Ok(n > 0)
+            })
+        })
+        .await
+    }
+
+    async fn describe_table(&self, name: &str) -> Result<TableSpec, StoreError> {
+        validate::table_name(name)?;
+        self.spec(name).await
+    }
+
+    async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
+        let spec = self.spec(table).await?;
+        validate::key(&spec, key)?;
+        let (table, key) = (table.to_owned(), key.clone());
+        self.blocking(move |inner| inner.read(|c| load(c, &table, &key)))
+            .await
+    }
+
+    async fn put(&self, req: Put) -> Result<Option<Item>, StoreError> {
+        let spec = self.spec(&req.table).await?;
+        let key = validate::put(&spec, &req)?;
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                inner.check_table(tx, &req.table)?;
+                let cur = load(tx, &req.table, &key)?;
+                if let Some(c) = &req.condition
+                    && !eval_condition(cur.as_ref(), c)
+                {
+                    return Err(condition_failed(&req.table, &key, cur, req.return_item_on_failure));
+                }
+                store_item(tx, &req.table, &key, &req.item)?;
+                Ok(match req.return_values {
+                    ReturnValues::AllOld => cur,
+                    _ => None,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn update(&self, req: Update) -> Result<Option<Item>, StoreError> {
+        let spec = self.spec(&req.table).await?;
+        validate::update(&spec, &req)?;
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                inner.check_table(tx, &req.table)?;
+                let cur = load(tx, &req.table, &req.key)?;
+                if let Some(c) = &req.condition
+                    && !eval_condition(cur.as_ref(), c)
+                {
+                    return Err(condition_failed(&req.table, &req.key, cur, req.return_item_on_failure));
+                }
+                let new = updated(&spec, &req.key, cur.as_ref(), &req)?;
+                store_item(tx, &req.table, &req.key, &new)?;
+                Ok(match req.return_values {
+                    ReturnValues::None => None,
+                    ReturnValues::AllOld => cur,
+                    ReturnValues::AllNew => Some(new),
+                })
+            })
+        })
+        .await
+    }
+
+    async fn delete(&self, req: Delete) -> Result<Option<Item>, StoreError> {
+        let spec = self.spec(&req.table).await?;
+        validate::key(&spec, &req.key)?;
+        if let Some(c) = &req.condition {
+            c.validate()?;
+        }
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                inner.check_table(tx, &req.table)?;
+                let cur = load(tx, &req.table, &req.key)?;
+                if let Some(c) = &req.condition
+                    && !eval_condition(cur.as_ref(), c)
+                {
+                    return Err(condition_failed(&req.table, &req.key, cur, req.return_item_on_failure));
+                }
+                if cur.is_some() {
+                    remove_item(tx, &req.table, &req.key)?;
+                }
+                Ok(match req.return_values {
+                    ReturnValues::AllOld => cur,
+                    _ => None,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn query(&self, req: Query) -> Result<Page, StoreError> {
+        let spec = self.spec(&req.table).await?;
+        validate::partition(&spec, &req.partition)?;
+
+        if let (Some(p), Some(sk)) = (&req.sort_prefix, &spec.sort_key)
+            && p.key_type() != sk.key_type
+        {
+            return Err(StoreError::validation(&sk.name, "sort key prefix has the wrong type"));
+        }
+        if req.sort_prefix.is_some() && spec.sort_key.is_none() {
+            return Err(StoreError::validation(&req.table, "the table has no sort key to match a prefix against"));
+        }
+        if let Some(k) = &req.start_after {
+            validate::key(&spec, k)?;
+        }
+        let limit = page_limit(req.limit, "query")?;
+        self.blocking(move |inner| {
+            inner.read(|c| {
+                let mut sql = String::from("SELECT item FROM beldi_items WHERE tbl = ?1 AND pk = ?2");
+                let mut args: Vec<Box<dyn rusqlite::ToSql>> =
+                    vec![Box::new(req.table.clone()), Box::new(req.partition.as_bytes().to_vec())];
+                if let Some(p) = &req.sort_prefix {
+                    args.push(Box::new(p.as_bytes().to_vec()));
+                    sql += &format!(" AND sk >= ?{}", args.len());
+                    if let Some(end) = prefix_end(p.as_bytes()) {
+                        args.push(Box::new(end));
+                        sql += &format!(" AND sk < ?{}", args.len());
+                    }
+                }
+                if let Some(k) = &req.start_after {
+                    args.push(Box::new(sk_bytes(k).to_vec()));
+                    let op = if req.descending { "<" } else { ">" };
+                    sql += &format!(" AND sk {op} ?{}", args.len());
+                }
+                sql += if req.descending { " ORDER BY sk DESC" } else { " ORDER BY sk ASC" };
+                sql += &format!(" LIMIT {}", limit.saturating_add(1));
+                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(sql_err)?;
+                let mut items = Vec::new();
+                for raw in rows {
+                    items.push(codec::decode(&raw.map_err(sql_err)?)?);
+                }
+                finish_page(&spec, items, limit)
+            })
+        })
+        .await
+    }
+
+    async fn scan(&self, req: Scan) -> Result<Page, StoreError> {
+        let spec = self.spec(&req.table).await?;
+        if let Some(k) = &req.start_after {
+            validate::key(&spec, k)?;
+        }
+        let limit = page_limit(req.limit, "scan")?;
+        self.blocking(move |inner| {
+            inner.read(|c| {
+                let (pk, sk) = match &req.start_after {
+                    Some(k) => (k.partition.as_bytes().to_vec(), sk_bytes(k).to_vec()),
+                    None => (Vec::new(), Vec::new()),
+                };
+                let after = req.start_after.is_some();
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT item FROM beldi_items WHERE tbl = ?1 AND (?2 = 0 OR (pk, sk) > (?3, ?4))
+                         ORDER BY pk, sk LIMIT ?5",
+                    )
+                    .map_err(sql_err)?;
+                let rows = stmt
+                    .query_map(
+                        params![req.table, after as i64, pk, sk, limit.saturating_add(1) as i64],
+                        |r| r.get::<_, Vec<u8>>(0),
+                    )
+                    .map_err(sql_err)?;
+                let mut items = Vec::new();
+                for raw in rows {
+                    items.push(codec::decode(&raw.map_err(sql_err)?)?);
+                }
+                finish_page(&spec, items, limit)
+            })
+        })
+        .await
+    }
+
+    async fn transact_write(&self, req: TransactWrite) -> Result<(), StoreError> {
+        validate::transaction(&req)?;
+        let mut specs = Vec::with_capacity(req.ops.len());
+        let mut keys = Vec::with_capacity(req.ops.len());
+        for op in &req.ops {
+            let spec = self.spec(op.table()).await?;
+            keys.push((spec.name.clone(), validate::transact_op(&spec, op)?));
+            specs.push(spec);
+        }
+        validate::distinct_items(&keys)?;
+        self.blocking(move |inner| {
+            inner.write(|tx| {
+                if let Some(token) = &req.client_token {
+                    let fp = fingerprint(&req);
+                    let seen: Option<(String, i64)> = tx
+                        .query_row(
+                            "SELECT fingerprint, at_ms FROM beldi_tokens WHERE token = ?1",
+                            params![token],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()
+                        .map_err(sql_err)?;
+                    if let Some((seen_fp, at)) = seen
+                        && now_ms() - at < TOKEN_WINDOW_MS
+                    {
+                        if seen_fp == fp {
+                            return Ok(false); // already applied: succeed without writing
+                        }
+                        return Err(StoreError::validation(
+                            token,
+                            "idempotent parameter mismatch: this client token was used with a different request",
+                        ));
+                    }
+                }
+                let mut currents = Vec::with_capacity(req.ops.len());
+                let mut reasons = Vec::with_capacity(req.ops.len());
+                for ((op, spec), (table, key)) in req.ops.iter().zip(&specs).zip(&keys) {
+                    inner.check_table(tx, table)?;
+                    let cur = load(tx, table, key)?;
+                    let (cond, want) = match op {
+                        TransactOp::Put(p) => (p.condition.as_ref(), p.return_item_on_failure),
+                        TransactOp::Update(u) => (u.condition.as_ref(), u.return_item_on_failure),
+                        TransactOp::Delete(d) => (d.condition.as_ref(), d.return_item_on_failure),
+                        TransactOp::ConditionCheck(c) => (Some(&c.condition), c.return_item_on_failure),
+                    };
+                    let mut reason = CancellationReason::None;
+                    if let Some(c) = cond
+                        && !eval_condition(cur.as_ref(), c)
+                    {
+                        reason = CancellationReason::ConditionFailed {
+                            item: if want { cur.clone().map(Box::new) } else { None },
+                        };
+                    } else if let TransactOp::Update(u) = op {
+                        match updated(spec, key, cur.as_ref(), u) {
+                            Ok(_) => {}
+                            Err(StoreError::ItemTooLarge { .. }) => reason = CancellationReason::ItemTooLarge,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    reasons.push(reason);
+                    currents.push(cur);
+                }
+                if reasons.iter().any(|r| !matches!(r, CancellationReason::None)) {
+                    return Err(StoreError::TransactionCancelled { reasons });
+                }
+                for ((op, spec), ((table, key), cur)) in
+                    req.ops.iter().zip(&specs).zip(keys.iter().zip(&currents))
+                {
+                    match op {
+                        TransactOp::Put(p) => store_item(tx, table, key, &p.item)?,
+                        TransactOp::Update(u) => {
+                            store_item(tx, table, key, &updated(spec, key, cur.as_ref(), u)?)?
+                        }
+                        TransactOp::Delete(_) => remove_item(tx, table, key)?,
+                        TransactOp::ConditionCheck(_) => {}
+                    }
+                }
+                if let Some(token) = &req.client_token {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO beldi_tokens (token, fingerprint, at_ms) VALUES (?1, ?2, ?3)",
+                        params![token, fingerprint(&req), now_ms()],
+                    )
+                    .map_err(sql_err)?;
+                    tx.execute(
+                        "DELETE FROM beldi_tokens WHERE at_ms < ?1",
+                        params![now_ms() - TOKEN_WINDOW_MS],
+                    )
+                    .map_err(sql_err)?;
+                }
+                Ok(true)
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+fn finish_page(spec: &TableSpec, mut items: Vec<Item>, limit: usize) -> Result<Page, StoreError> {
+    let last_key = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|i| spec.key_of(i)).transpose()?
+    } else {
+        None
+    };
+    Ok(Page { items, last_key })
+}
