@@ -213,7 +213,7 @@ fn page_limit(limit: Option<usize>, what: &str) -> Result<usize, StoreError> {
             "a page limit must be at least 1",
         )),
         Some(n) => Ok(n),
-        None => Ok(usize::MAX / 2),
+        None => Ok(1 << 40),
     }
 }
 
