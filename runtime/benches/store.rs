@@ -30,13 +30,19 @@ impl Row {
 const KEYS: usize = 64;
 
 async fn prepare(store: &Arc<dyn Store>, table: &str) {
-    store.create_table(&TableSpec::new(table, "pk")).await.expect("create bench table");
+    store
+        .create_table(&TableSpec::new(table, "pk"))
+        .await
+        .expect("create bench table");
     for k in 0..KEYS {
         let mut item = Item::new();
         item.insert("pk".into(), format!("k{k}").into());
         item.insert("n".into(), 0.into());
         item.insert("payload".into(), "x".repeat(100).into());
-        store.put(Put::new(table, item)).await.expect("seed bench table");
+        store
+            .put(Put::new(table, item))
+            .await
+            .expect("seed bench table");
     }
 }
 
@@ -54,7 +60,11 @@ async fn cond_update(store: &dyn Store, table: &str, i: usize) {
 }
 
 async fn get(store: &dyn Store, table: &str, i: usize) {
-    store.get(table, &Key::new(format!("k{}", i % KEYS))).await.expect("get").expect("item exists");
+    store
+        .get(table, &Key::new(format!("k{}", i % KEYS)))
+        .await
+        .expect("get")
+        .expect("item exists");
 }
 
 async fn run(store: Arc<dyn Store>, backend: &str, table: &str, ops: usize, rows: &mut Vec<Row>) {
@@ -80,7 +90,13 @@ async fn run(store: Arc<dyn Store>, backend: &str, table: &str, ops: usize, rows
             for h in handles {
                 h.await.expect("bench task");
             }
-            rows.push(Row { backend: backend.to_owned(), op, tasks, ops: ops / tasks * tasks, elapsed: start.elapsed() });
+            rows.push(Row {
+                backend: backend.to_owned(),
+                op,
+                tasks,
+                ops: ops / tasks * tasks,
+                elapsed: start.elapsed(),
+            });
         }
     }
 }
@@ -91,10 +107,19 @@ async fn main() {
     let ops = if full { 4000 } else { 64 };
     let mut rows = Vec::new();
     let mut dirs = Vec::new();
-    for (name, durability) in [("embedded/fsync", Durability::Fsync), ("embedded/process-crash", Durability::ProcessCrash)] {
+    for (name, durability) in [
+        ("embedded/fsync", Durability::Fsync),
+        ("embedded/process-crash", Durability::ProcessCrash),
+    ] {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = EmbeddedStore::open_with(dir.path(), EmbeddedOptions { durability, ..Default::default() })
-            .expect("open embedded store");
+        let store = EmbeddedStore::open_with(
+            dir.path(),
+            EmbeddedOptions {
+                durability,
+                ..Default::default()
+            },
+        )
+        .expect("open embedded store");
         run(Arc::new(store), name, "bench", ops, &mut rows).await;
         dirs.push(dir);
     }
@@ -102,14 +127,28 @@ async fn main() {
     if let Ok(endpoint) = std::env::var("BELDI_DYNAMODB_ENDPOINT") {
         let store = beldi_runtime::dynamodb::DynamoDbStore::local(endpoint).await;
         let table = format!("bench_{}", std::process::id());
-        run(Arc::new(store), "dynamodb-local", &table, ops.min(2000), &mut rows).await;
+        run(
+            Arc::new(store),
+            "dynamodb-local",
+            &table,
+            ops.min(2000),
+            &mut rows,
+        )
+        .await;
     }
     let baseline = |op: &str| {
-        rows.iter().find(|r| r.backend == "embedded/fsync" && r.op == op && r.tasks == 1).map(Row::rate).unwrap_or(f64::NAN)
+        rows.iter()
+            .find(|r| r.backend == "embedded/fsync" && r.op == op && r.tasks == 1)
+            .map(Row::rate)
+            .unwrap_or(f64::NAN)
     };
     println!(
         "\nstore throughput ({}; {} cores; ratio = ops/s ÷ embedded/fsync sequential, same op)\n",
-        if full { "full run" } else { "smoke run under cargo test" },
+        if full {
+            "full run"
+        } else {
+            "smoke run under cargo test"
+        },
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("| backend                | operation   | tasks |   ops |   ops/s |  ratio |");
@@ -117,7 +156,12 @@ async fn main() {
     for r in &rows {
         println!(
             "| {:<22} | {:<11} | {:>5} | {:>5} | {:>7.0} | {:>6.2} |",
-            r.backend, r.op, r.tasks, r.ops, r.rate(), r.rate() / baseline(r.op)
+            r.backend,
+            r.op,
+            r.tasks,
+            r.ops,
+            r.rate(),
+            r.rate() / baseline(r.op)
         );
     }
 }

@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::store::{
-    Delete, Item, Key, OpKind, Page, Put, Query, Scan, Store, StoreError, TableSpec,
-    TransactWrite, Update,
+    Delete, Item, Key, OpKind, Page, Put, Query, Scan, Store, StoreError, TableSpec, TransactWrite,
+    Update,
 };
 
 /// Round trips per operation kind.
@@ -49,10 +49,15 @@ impl RttCounts {
     }
     /// Round trips that write (put, update, delete, transaction).
     pub fn writes(&self) -> u64 {
-        [OpKind::Put, OpKind::Update, OpKind::Delete, OpKind::TransactWrite]
-            .iter()
-            .map(|k| self.get(*k))
-            .sum()
+        [
+            OpKind::Put,
+            OpKind::Update,
+            OpKind::Delete,
+            OpKind::TransactWrite,
+        ]
+        .iter()
+        .map(|k| self.get(*k))
+        .sum()
     }
     /// The counts since `earlier`.
     pub fn since(&self, earlier: &RttCounts) -> RttCounts {
@@ -100,7 +105,9 @@ impl<S: Store> CountingStore<S> {
     }
     /// Sets every count to zero.
     pub fn reset(&self) {
-        self.counts.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+        self.counts
+            .iter()
+            .for_each(|c| c.store(0, Ordering::Relaxed));
     }
     /// The wrapped store.
     pub fn inner(&self) -> &S {

@@ -83,10 +83,18 @@ impl DynamoDbStore {
             loader = loader.region(Region::new(r.clone()));
         }
         if let Some((id, secret)) = &cfg.credentials {
-            loader = loader.credentials_provider(Credentials::new(id, secret, None, None, "beldi-static"));
+            loader = loader.credentials_provider(Credentials::new(
+                id,
+                secret,
+                None,
+                None,
+                "beldi-static",
+            ));
         }
         if let Some(n) = cfg.max_attempts {
-            loader = loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(n.max(1)));
+            loader = loader.retry_config(
+                aws_config::retry::RetryConfig::standard().with_max_attempts(n.max(1)),
+            );
         }
         let shared = loader.load().await;
         DynamoDbStore::from_client(Client::new(&shared))
@@ -166,19 +174,29 @@ impl DynamoDbStore {
     }
 }
 
-fn spec_from_description(table: &str, desc: &ddb::TableDescription) -> Result<TableSpec, StoreError> {
+fn spec_from_description(
+    table: &str,
+    desc: &ddb::TableDescription,
+) -> Result<TableSpec, StoreError> {
     let ty = |name: &str| -> Result<KeyType, StoreError> {
         let def = desc
             .attribute_definitions()
             .iter()
             .find(|d| d.attribute_name() == name)
-            .ok_or_else(|| StoreError::validation(name, format!("table `{table}` has no definition for its key attribute")))?;
+            .ok_or_else(|| {
+                StoreError::validation(
+                    name,
+                    format!("table `{table}` has no definition for its key attribute"),
+                )
+            })?;
         match def.attribute_type() {
             ScalarAttributeType::S => Ok(KeyType::S),
             ScalarAttributeType::B => Ok(KeyType::B),
             other => Err(StoreError::validation(
                 name,
-                format!("key attribute of table `{table}` has type {other:?}; only S and B keys are supported"),
+                format!(
+                    "key attribute of table `{table}` has type {other:?}; only S and B keys are supported"
+                ),
             )),
         }
     };
@@ -196,7 +214,8 @@ fn spec_from_description(table: &str, desc: &ddb::TableDescription) -> Result<Ta
     }
     Ok(TableSpec {
         name: table.to_owned(),
-        partition_key: pk.ok_or_else(|| StoreError::validation(table, "table has no partition key"))?,
+        partition_key: pk
+            .ok_or_else(|| StoreError::validation(table, "table has no partition key"))?,
         sort_key: sk,
     })
 }
@@ -242,7 +261,9 @@ fn to_item(item: &Item) -> HashMap<String, Av> {
 }
 
 fn from_item(m: &HashMap<String, Av>) -> Result<Item, StoreError> {
-    m.iter().map(|(k, v)| Ok((k.clone(), from_av(v)?))).collect()
+    m.iter()
+        .map(|(k, v)| Ok((k.clone(), from_av(v)?)))
+        .collect()
 }
 
 fn key_map(spec: &TableSpec, key: &Key) -> HashMap<String, Av> {
@@ -306,8 +327,20 @@ impl Expr {
             Condition::Le(p, v) => cmp(p, "<=", v),
             Condition::Gt(p, v) => cmp(p, ">", v),
             Condition::Ge(p, v) => cmp(p, ">=", v),
-            Condition::And(cs) => format!("({})", cs.iter().map(|c| self.cond(c)).collect::<Vec<_>>().join(" AND ")),
-            Condition::Or(cs) => format!("({})", cs.iter().map(|c| self.cond(c)).collect::<Vec<_>>().join(" OR ")),
+            Condition::And(cs) => format!(
+                "({})",
+                cs.iter()
+                    .map(|c| self.cond(c))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            ),
+            Condition::Or(cs) => format!(
+                "({})",
+                cs.iter()
+                    .map(|c| self.cond(c))
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
+            ),
             Condition::Not(c) => format!("(NOT {})", self.cond(c)),
         }
     }
@@ -334,7 +367,9 @@ impl Expr {
                     let p = self.path(p);
                     let empty = self.value(Av::L(Vec::new()));
                     let vs = self.value(Av::L(vs.iter().map(to_av).collect()));
-                    sets.push(format!("{p} = list_append(if_not_exists({p}, {empty}), {vs})"));
+                    sets.push(format!(
+                        "{p} = list_append(if_not_exists({p}, {empty}), {vs})"
+                    ));
                 }
                 UpdateAction::Remove(p) => removes.push(self.path(p)),
             }
@@ -368,33 +403,47 @@ fn on_fail(want: bool) -> Option<OnFail> {
 fn map_code(table: &str, code: &str, message: &str) -> StoreError {
     let message = message.to_owned();
     match code {
-        "ResourceNotFoundException" => StoreError::TableNotFound { table: table.to_owned() },
+        "ResourceNotFoundException" => StoreError::TableNotFound {
+            table: table.to_owned(),
+        },
         "ConditionalCheckFailedException" => StoreError::ConditionFailed {
             table: table.to_owned(),
             key: String::new(),
             item: None,
         },
-        "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded" => {
-            StoreError::Throttled { message }
-        }
+        "ProvisionedThroughputExceededException"
+        | "ThrottlingException"
+        | "RequestLimitExceeded" => StoreError::Throttled { message },
         "TransactionConflictException" | "TransactionInProgressException" => {
-            StoreError::TransactionConflict { table: table.to_owned() }
+            StoreError::TransactionConflict {
+                table: table.to_owned(),
+            }
         }
         "InternalServerError" | "ServiceUnavailable" | "ServiceUnavailableException" => {
             StoreError::Unavailable { message }
         }
         "ValidationException" if message.contains("Item size") && message.contains("exceeded") => {
-            StoreError::ItemTooLarge { table: table.to_owned(), size: None, limit: MAX_ITEM_SIZE }
+            StoreError::ItemTooLarge {
+                table: table.to_owned(),
+                size: None,
+                limit: MAX_ITEM_SIZE,
+            }
         }
-        "ValidationException" | "IdempotentParameterMismatchException" | "SerializationException" => {
-            StoreError::validation(table, message)
-        }
+        "ValidationException"
+        | "IdempotentParameterMismatchException"
+        | "SerializationException" => StoreError::validation(table, message),
         "" => StoreError::Unavailable { message },
-        other => StoreError::Io { message: format!("DynamoDB error {other}: {message}"), source: None },
+        other => StoreError::Io {
+            message: format!("DynamoDB error {other}: {message}"),
+            source: None,
+        },
     }
 }
 
-fn map_sdk_err<E>(table: &str, err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> StoreError
+fn map_sdk_err<E>(
+    table: &str,
+    err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -403,9 +452,16 @@ where
             let e = se.err();
             map_code(table, e.code().unwrap_or(""), e.message().unwrap_or(""))
         }
-        SdkError::ConstructionFailure(_) => StoreError::io("cannot build the DynamoDB request", err),
+        SdkError::ConstructionFailure(_) => {
+            StoreError::io("cannot build the DynamoDB request", err)
+        }
         // Timeouts, connection failures and unreadable responses: the outcome is unknown.
-        _ => StoreError::Unavailable { message: format!("DynamoDB request failed: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err)) },
+        _ => StoreError::Unavailable {
+            message: format!(
+                "DynamoDB request failed: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+            ),
+        },
     }
 }
 
@@ -458,8 +514,12 @@ fn map_reason(r: &ddb::CancellationReason) -> Result<CancellationReason, StoreEr
             item: r.item().map(from_item).transpose()?.map(Box::new),
         },
         "TransactionConflict" => CancellationReason::TransactionConflict,
-        "ProvisionedThroughputExceeded" | "ThrottlingError" | "RequestLimitExceeded" => CancellationReason::Throttled,
-        "ValidationError" if r.message().is_some_and(|m| m.contains("Item size")) => CancellationReason::ItemTooLarge,
+        "ProvisionedThroughputExceeded" | "ThrottlingError" | "RequestLimitExceeded" => {
+            CancellationReason::Throttled
+        }
+        "ValidationError" if r.message().is_some_and(|m| m.contains("Item size")) => {
+            CancellationReason::ItemTooLarge
+        }
         other => CancellationReason::Other {
             code: other.to_owned(),
             message: r.message().unwrap_or("").to_owned(),
@@ -515,7 +575,9 @@ impl Store for DynamoDbStore {
                 }
                 Ok(true)
             }
-            Err(SdkError::ServiceError(se)) if se.err().code() == Some("ResourceInUseException") => {
+            Err(SdkError::ServiceError(se))
+                if se.err().code() == Some("ResourceInUseException") =>
+            {
                 self.forget(&spec.name);
                 let existing = self.spec(&spec.name).await?;
                 if &existing != spec {
@@ -657,7 +719,10 @@ impl Store for DynamoDbStore {
         let spec = self.spec(&req.table).await?;
         validate::partition(&spec, &req.partition)?;
         if req.limit == Some(0) {
-            return Err(StoreError::validation("query limit 0", "a page limit must be at least 1"));
+            return Err(StoreError::validation(
+                "query limit 0",
+                "a page limit must be at least 1",
+            ));
         }
         let mut ex = Expr::default();
         let pk = ex.name(&spec.partition_key.name);
@@ -665,10 +730,16 @@ impl Store for DynamoDbStore {
         let mut key_cond = format!("{pk} = {pv}");
         if let Some(prefix) = &req.sort_prefix {
             let sk = spec.sort_key.as_ref().ok_or_else(|| {
-                StoreError::validation(&req.table, "the table has no sort key to match a prefix against")
+                StoreError::validation(
+                    &req.table,
+                    "the table has no sort key to match a prefix against",
+                )
             })?;
             if prefix.key_type() != sk.key_type {
-                return Err(StoreError::validation(&sk.name, "sort key prefix has the wrong type"));
+                return Err(StoreError::validation(
+                    &sk.name,
+                    "sort key prefix has the wrong type",
+                ));
             }
             let skn = ex.name(&sk.name);
             let sv = ex.value(to_av(&prefix.to_attr()));
@@ -693,7 +764,11 @@ impl Store for DynamoDbStore {
             .map_err(|e| map_sdk_err(&req.table, e));
         let out = self.seen(&req.table, out)?;
         Ok(Page {
-            items: out.items().iter().map(from_item).collect::<Result<_, _>>()?,
+            items: out
+                .items()
+                .iter()
+                .map(from_item)
+                .collect::<Result<_, _>>()?,
             last_key: out
                 .last_evaluated_key()
                 .map(|k| from_item(k).and_then(|i| spec.key_of(&i)))
@@ -704,7 +779,10 @@ impl Store for DynamoDbStore {
     async fn scan(&self, req: Scan) -> Result<Page, StoreError> {
         let spec = self.spec(&req.table).await?;
         if req.limit == Some(0) {
-            return Err(StoreError::validation("scan limit 0", "a page limit must be at least 1"));
+            return Err(StoreError::validation(
+                "scan limit 0",
+                "a page limit must be at least 1",
+            ));
         }
         if let Some(k) = &req.start_after {
             validate::key(&spec, k)?;
@@ -721,7 +799,11 @@ impl Store for DynamoDbStore {
             .map_err(|e| map_sdk_err(&req.table, e));
         let out = self.seen(&req.table, out)?;
         Ok(Page {
-            items: out.items().iter().map(from_item).collect::<Result<_, _>>()?,
+            items: out
+                .items()
+                .iter()
+                .map(from_item)
+                .collect::<Result<_, _>>()?,
             last_key: out
                 .last_evaluated_key()
                 .map(|k| from_item(k).and_then(|i| spec.key_of(&i)))
@@ -747,7 +829,9 @@ impl Store for DynamoDbStore {
                             .set_condition_expression(cond)
                             .set_expression_attribute_names(ex.names())
                             .set_expression_attribute_values(ex.values())
-                            .set_return_values_on_condition_check_failure(on_fail(p.return_item_on_failure))
+                            .set_return_values_on_condition_check_failure(on_fail(
+                                p.return_item_on_failure,
+                            ))
                             .build()
                             .map_err(build_err)?,
                     )
@@ -763,7 +847,9 @@ impl Store for DynamoDbStore {
                             .set_condition_expression(cond)
                             .set_expression_attribute_names(ex.names())
                             .set_expression_attribute_values(ex.values())
-                            .set_return_values_on_condition_check_failure(on_fail(u.return_item_on_failure))
+                            .set_return_values_on_condition_check_failure(on_fail(
+                                u.return_item_on_failure,
+                            ))
                             .build()
                             .map_err(build_err)?,
                     )
@@ -777,7 +863,9 @@ impl Store for DynamoDbStore {
                             .set_condition_expression(cond)
                             .set_expression_attribute_names(ex.names())
                             .set_expression_attribute_values(ex.values())
-                            .set_return_values_on_condition_check_failure(on_fail(d.return_item_on_failure))
+                            .set_return_values_on_condition_check_failure(on_fail(
+                                d.return_item_on_failure,
+                            ))
                             .build()
                             .map_err(build_err)?,
                     )
@@ -791,7 +879,9 @@ impl Store for DynamoDbStore {
                             .condition_expression(cond)
                             .set_expression_attribute_names(ex.names())
                             .set_expression_attribute_values(ex.values())
-                            .set_return_values_on_condition_check_failure(on_fail(c.return_item_on_failure))
+                            .set_return_values_on_condition_check_failure(on_fail(
+                                c.return_item_on_failure,
+                            ))
                             .build()
                             .map_err(build_err)?,
                     )
@@ -810,7 +900,12 @@ impl Store for DynamoDbStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(se)) if matches!(se.err(), TransactWriteItemsError::TransactionCanceledException(_)) => {
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
                 let TransactWriteItemsError::TransactionCanceledException(c) = se.err() else {
                     unreachable!("matched above")
                 };

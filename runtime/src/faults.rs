@@ -24,8 +24,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::store::{
-    CancellationReason, Delete, Item, Key, Page, Put, Query, Scan, Store, StoreError,
-    TableSpec, TransactWrite, Update,
+    CancellationReason, Delete, Item, Key, Page, Put, Query, Scan, Store, StoreError, TableSpec,
+    TransactWrite, Update,
 };
 
 /// Rates (0.0–1.0) of each injected failure, and the seed.
@@ -53,7 +53,10 @@ impl FaultConfig {
             ("lost_response", self.lost_response),
         ] {
             if !(0.0..=1.0).contains(&p) {
-                return Err(StoreError::validation(name, format!("a fault rate is between 0 and 1, got {p}")));
+                return Err(StoreError::validation(
+                    name,
+                    format!("a fault rate is between 0 and 1, got {p}"),
+                ));
             }
         }
         Ok(())
@@ -134,16 +137,25 @@ impl<S: Store> FaultyStore<S> {
         }
         if is_write && self.roll(self.cfg.conflict) {
             self.conflicts.fetch_add(1, Ordering::Relaxed);
-            return Err(StoreError::TransactionConflict { table: table.to_owned() });
+            return Err(StoreError::TransactionConflict {
+                table: table.to_owned(),
+            });
         }
         Ok(())
     }
 
-    fn after<T>(&self, what: &str, table: &str, out: Result<T, StoreError>) -> Result<T, StoreError> {
+    fn after<T>(
+        &self,
+        what: &str,
+        table: &str,
+        out: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if out.is_ok() && self.roll(self.cfg.lost_response) {
             self.lost.fetch_add(1, Ordering::Relaxed);
             return Err(StoreError::Unavailable {
-                message: format!("injected: response to {what} on `{table}` lost after it was applied"),
+                message: format!(
+                    "injected: response to {what} on `{table}` lost after it was applied"
+                ),
             });
         }
         out
@@ -195,13 +207,27 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.scan(req).await
     }
     async fn transact_write(&self, req: TransactWrite) -> Result<(), StoreError> {
-        let table = req.ops.first().map(|o| o.table().to_owned()).unwrap_or_default();
+        let table = req
+            .ops
+            .first()
+            .map(|o| o.table().to_owned())
+            .unwrap_or_default();
         self.before("transact_write", &table, false)?;
         if !req.ops.is_empty() && self.roll(self.cfg.conflict) {
             self.conflicts.fetch_add(1, Ordering::Relaxed);
-            let victim = self.rng.lock().unwrap_or_else(|e| e.into_inner()).random_range(0..req.ops.len());
+            let victim = self
+                .rng
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .random_range(0..req.ops.len());
             let reasons = (0..req.ops.len())
-                .map(|i| if i == victim { CancellationReason::TransactionConflict } else { CancellationReason::None })
+                .map(|i| {
+                    if i == victim {
+                        CancellationReason::TransactionConflict
+                    } else {
+                        CancellationReason::None
+                    }
+                })
                 .collect();
             return Err(StoreError::TransactionCancelled { reasons });
         }

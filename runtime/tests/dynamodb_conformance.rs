@@ -14,17 +14,30 @@ use conformance::Fixture;
 /// A prefix unique to this test run, so runs against one DynamoDB Local never collide.
 fn run_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| format!("r{}", uuid::Uuid::new_v4().simple().to_string().get(..10).unwrap_or("0")))
+    ID.get_or_init(|| {
+        format!(
+            "r{}",
+            uuid::Uuid::new_v4()
+                .simple()
+                .to_string()
+                .get(..10)
+                .unwrap_or("0")
+        )
+    })
 }
 
 pub fn endpoint() -> Option<String> {
     match std::env::var("BELDI_DYNAMODB_ENDPOINT") {
         Ok(e) if !e.is_empty() => Some(e),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("BELDI_DYNAMODB_ENDPOINT is not set under CI=true: run the tests with scripts/test.sh")
+            panic!(
+                "BELDI_DYNAMODB_ENDPOINT is not set under CI=true: run the tests with scripts/test.sh"
+            )
         }
         _ => {
-            eprintln!("SKIPPED: BELDI_DYNAMODB_ENDPOINT is not set; run scripts/test.sh to test against DynamoDB Local");
+            eprintln!(
+                "SKIPPED: BELDI_DYNAMODB_ENDPOINT is not set; run scripts/test.sh to test against DynamoDB Local"
+            );
             None
         }
     }
@@ -33,7 +46,11 @@ pub fn endpoint() -> Option<String> {
 async fn fixture(test: &str) -> Option<Fixture> {
     let endpoint = endpoint()?;
     let store = DynamoDbStore::local(endpoint).await;
-    Some(Fixture { store: Arc::new(store), prefix: format!("{}_{test}_", run_id()), _guard: None })
+    Some(Fixture {
+        store: Arc::new(store),
+        prefix: format!("{}_{test}_", run_id()),
+        _guard: None,
+    })
 }
 
 conformance_suite!(fixture);

@@ -14,7 +14,11 @@ const MODE_VAR: &str = "BELDI_KILL9_MODE";
 
 fn options(mode: &str) -> EmbeddedOptions {
     EmbeddedOptions {
-        durability: if mode == "fsync" { Durability::Fsync } else { Durability::ProcessCrash },
+        durability: if mode == "fsync" {
+            Durability::Fsync
+        } else {
+            Durability::ProcessCrash
+        },
         ..EmbeddedOptions::default()
     }
 }
@@ -28,7 +32,10 @@ async fn kill9_child_writer() {
         return;
     };
     let store = EmbeddedStore::open_with(&dir, options(&mode)).unwrap();
-    store.create_table(&TableSpec::new("acks", "pk")).await.unwrap();
+    store
+        .create_table(&TableSpec::new("acks", "pk"))
+        .await
+        .unwrap();
     for i in 0u64.. {
         let mut item = Item::new();
         item.insert("pk".into(), AttrValue::S(format!("k{i}")));
@@ -45,7 +52,13 @@ async fn kill9_child_writer() {
 fn run_and_kill(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "kill9_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "kill9_child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(DIR_VAR, dir.path())
         .env(MODE_VAR, mode)
         .stdout(Stdio::piped())
@@ -73,15 +86,34 @@ fn run_and_kill(mode: &str) {
         let store = EmbeddedStore::open_with(dir.path(), options(mode)).unwrap();
         for i in 0..=last_ack {
             assert!(
-                store.get("acks", &Key::new(format!("k{i}"))).await.unwrap().is_some(),
+                store
+                    .get("acks", &Key::new(format!("k{i}")))
+                    .await
+                    .unwrap()
+                    .is_some(),
                 "{mode}: acknowledged write k{i} lost (last ack {last_ack})"
             );
         }
-        let n = store.get("acks", &Key::new("counter")).await.unwrap().unwrap()["n"].as_i64().unwrap();
-        assert!(n as u64 > last_ack, "{mode}: counter {n} behind the last ack {last_ack}");
+        let n = store
+            .get("acks", &Key::new("counter"))
+            .await
+            .unwrap()
+            .unwrap()["n"]
+            .as_i64()
+            .unwrap();
+        assert!(
+            n as u64 > last_ack,
+            "{mode}: counter {n} behind the last ack {last_ack}"
+        );
         // The store is fully usable after recovery.
-        store.update(Update::new("acks", Key::new("counter")).action(UpdateAction::add("n", 1))).await.unwrap();
-        eprintln!("{mode}: killed after ack {last_ack}; all {} acknowledged writes present", last_ack + 1);
+        store
+            .update(Update::new("acks", Key::new("counter")).action(UpdateAction::add("n", 1)))
+            .await
+            .unwrap();
+        eprintln!(
+            "{mode}: killed after ack {last_ack}; all {} acknowledged writes present",
+            last_ack + 1
+        );
     });
 }
 
@@ -100,7 +132,10 @@ async fn reopening_recovers_tables_and_items() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        store.create_table(&TableSpec::new("kept", "pk").with_sort_key("sk")).await.unwrap();
+        store
+            .create_table(&TableSpec::new("kept", "pk").with_sort_key("sk"))
+            .await
+            .unwrap();
         let mut item = Item::new();
         item.insert("pk".into(), "a".into());
         item.insert("sk".into(), "b".into());
@@ -112,7 +147,11 @@ async fn reopening_recovers_tables_and_items() {
         store.describe_table("kept").await.unwrap(),
         TableSpec::new("kept", "pk").with_sort_key("sk")
     );
-    let got = store.get("kept", &Key::with_sort("a", "b")).await.unwrap().unwrap();
+    let got = store
+        .get("kept", &Key::with_sort("a", "b"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got["v"], 7.into());
 }
 
@@ -122,18 +161,25 @@ async fn two_handles_on_one_directory_share_state() {
     let dir = tempfile::tempdir().unwrap();
     let a = EmbeddedStore::open(dir.path()).unwrap();
     let b = EmbeddedStore::open(dir.path()).unwrap();
-    a.create_table(&TableSpec::new("shared", "pk")).await.unwrap();
+    a.create_table(&TableSpec::new("shared", "pk"))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for store in [a.clone(), b.clone(), a.clone(), b.clone()] {
         tasks.push(tokio::spawn(async move {
             for _ in 0..50 {
-                store.update(Update::new("shared", Key::new("c")).action(UpdateAction::add("n", 1))).await.unwrap();
+                store
+                    .update(Update::new("shared", Key::new("c")).action(UpdateAction::add("n", 1)))
+                    .await
+                    .unwrap();
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let n = b.get("shared", &Key::new("c")).await.unwrap().unwrap()["n"].as_i64().unwrap();
+    let n = b.get("shared", &Key::new("c")).await.unwrap().unwrap()["n"]
+        .as_i64()
+        .unwrap();
     assert_eq!(n, 200);
 }

@@ -106,8 +106,14 @@ impl<'a> Reader<'a> {
     }
     fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
         let n = self.len()?;
-        let end = self.pos.checked_add(n).ok_or_else(|| corrupt("bad length"))?;
-        let s = self.buf.get(self.pos..end).ok_or_else(|| corrupt("truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| corrupt("bad length"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| corrupt("truncated"))?;
         self.pos = end;
         Ok(s)
     }
@@ -170,7 +176,10 @@ mod tests {
         item.insert("b".into(), AttrValue::B(vec![0, 255, 7]));
         item.insert("t".into(), true.into());
         item.insert("f".into(), false.into());
-        item.insert("l".into(), AttrValue::L(vec![1.into(), "x".into(), AttrValue::L(vec![])]));
+        item.insert(
+            "l".into(),
+            AttrValue::L(vec![1.into(), "x".into(), AttrValue::L(vec![])]),
+        );
         item.insert("m".into(), AttrValue::M(inner));
         item.insert("big".into(), "x".repeat(300).into());
         assert_eq!(decode(&encode(&item)).unwrap(), item);

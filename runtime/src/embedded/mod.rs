@@ -23,8 +23,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::store::eval::{apply_actions, eval_condition};
 use crate::store::{
-    CancellationReason, Delete, Item, Key, Page, Put, Query, ReturnValues, Scan, Store,
-    StoreError, TableSpec, TransactOp, TransactWrite, Update, validate,
+    CancellationReason, Delete, Item, Key, Page, Put, Query, ReturnValues, Scan, Store, StoreError,
+    TableSpec, TransactOp, TransactWrite, Update, validate,
 };
 
 /// How much a write survives once acknowledged.
@@ -100,9 +100,8 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
 }
 
 fn open_conn(path: &FsPath, opts: &EmbeddedOptions) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(|e| {
-        StoreError::io(format!("cannot open embedded store {}", path.display()), e)
-    })?;
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::io(format!("cannot open embedded store {}", path.display()), e))?;
     conn.busy_timeout(opts.busy_timeout).map_err(sql_err)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -147,9 +146,10 @@ fn load(conn: &Connection, table: &str, key: &Key) -> Result<Option<Item>, Store
     let raw: Option<Vec<u8>> = conn
         .prepare_cached("SELECT item FROM beldi_items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
         .map_err(sql_err)?
-        .query_row(params![table, key.partition.as_bytes(), sk_bytes(key)], |r| {
-            r.get(0)
-        })
+        .query_row(
+            params![table, key.partition.as_bytes(), sk_bytes(key)],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(sql_err)?;
     raw.map(|b| codec::decode(&b)).transpose()
@@ -187,7 +187,12 @@ fn condition_failed(table: &str, key: &Key, cur: Option<Item>, want: bool) -> St
 }
 
 /// The item after an update, checked against the size limit.
-fn updated(spec: &TableSpec, key: &Key, cur: Option<&Item>, req: &Update) -> Result<Item, StoreError> {
+fn updated(
+    spec: &TableSpec,
+    key: &Key,
+    cur: Option<&Item>,
+    req: &Update,
+) -> Result<Item, StoreError> {
     let mut item = cur.cloned().unwrap_or_else(|| spec.key_item(key));
     apply_actions(&mut item, &req.actions)?;
     validate::item_within_limit(&spec.name, &item)?;
@@ -243,7 +248,10 @@ impl EmbeddedStore {
     ) -> Result<EmbeddedStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| {
-            StoreError::io(format!("cannot create store directory {}", dir.display()), e)
+            StoreError::io(
+                format!("cannot create store directory {}", dir.display()),
+                e,
+            )
         })?;
         let path = dir.join(DB_FILE);
         let writer = open_conn(&path, &opts)?;
@@ -279,7 +287,13 @@ impl EmbeddedStore {
     }
 
     async fn spec(&self, table: &str) -> Result<TableSpec, StoreError> {
-        if let Some(s) = self.inner.specs.read().ok().and_then(|m| m.get(table).cloned()) {
+        if let Some(s) = self
+            .inner
+            .specs
+            .read()
+            .ok()
+            .and_then(|m| m.get(table).cloned())
+        {
             return Ok(s);
         }
         let name = table.to_owned();
@@ -292,7 +306,10 @@ impl EmbeddedStore {
 }
 
 impl Inner {
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let conn = lock(&self.readers[i])?;
         f(&conn)
@@ -426,7 +443,12 @@ impl Store for EmbeddedStore {
                 if let Some(c) = &req.condition
                     && !eval_condition(cur.as_ref(), c)
                 {
-                    return Err(condition_failed(&req.table, &key, cur, req.return_item_on_failure));
+                    return Err(condition_failed(
+                        &req.table,
+                        &key,
+                        cur,
+                        req.return_item_on_failure,
+                    ));
                 }
                 store_item(tx, &req.table, &key, &req.item)?;
                 Ok(match req.return_values {
@@ -448,7 +470,12 @@ impl Store for EmbeddedStore {
                 if let Some(c) = &req.condition
                     && !eval_condition(cur.as_ref(), c)
                 {
-                    return Err(condition_failed(&req.table, &req.key, cur, req.return_item_on_failure));
+                    return Err(condition_failed(
+                        &req.table,
+                        &req.key,
+                        cur,
+                        req.return_item_on_failure,
+                    ));
                 }
                 let new = updated(&spec, &req.key, cur.as_ref(), &req)?;
                 store_item(tx, &req.table, &req.key, &new)?;
@@ -475,7 +502,12 @@ impl Store for EmbeddedStore {
                 if let Some(c) = &req.condition
                     && !eval_condition(cur.as_ref(), c)
                 {
-                    return Err(condition_failed(&req.table, &req.key, cur, req.return_item_on_failure));
+                    return Err(condition_failed(
+                        &req.table,
+                        &req.key,
+                        cur,
+                        req.return_item_on_failure,
+                    ));
                 }
                 if cur.is_some() {
                     remove_item(tx, &req.table, &req.key)?;
@@ -496,10 +528,16 @@ impl Store for EmbeddedStore {
         if let (Some(p), Some(sk)) = (&req.sort_prefix, &spec.sort_key)
             && p.key_type() != sk.key_type
         {
-            return Err(StoreError::validation(&sk.name, "sort key prefix has the wrong type"));
+            return Err(StoreError::validation(
+                &sk.name,
+                "sort key prefix has the wrong type",
+            ));
         }
         if req.sort_prefix.is_some() && spec.sort_key.is_none() {
-            return Err(StoreError::validation(&req.table, "the table has no sort key to match a prefix against"));
+            return Err(StoreError::validation(
+                &req.table,
+                "the table has no sort key to match a prefix against",
+            ));
         }
         if let Some(k) = &req.start_after {
             validate::key(&spec, k)?;
@@ -507,9 +545,12 @@ impl Store for EmbeddedStore {
         let limit = page_limit(req.limit, "query")?;
         self.blocking(move |inner| {
             inner.read(|c| {
-                let mut sql = String::from("SELECT item FROM beldi_items WHERE tbl = ?1 AND pk = ?2");
-                let mut args: Vec<Box<dyn rusqlite::ToSql>> =
-                    vec![Box::new(req.table.clone()), Box::new(req.partition.as_bytes().to_vec())];
+                let mut sql =
+                    String::from("SELECT item FROM beldi_items WHERE tbl = ?1 AND pk = ?2");
+                let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![
+                    Box::new(req.table.clone()),
+                    Box::new(req.partition.as_bytes().to_vec()),
+                ];
                 if let Some(p) = &req.sort_prefix {
                     args.push(Box::new(p.as_bytes().to_vec()));
                     sql += &format!(" AND sk >= ?{}", args.len());
@@ -523,11 +564,17 @@ impl Store for EmbeddedStore {
                     let op = if req.descending { "<" } else { ">" };
                     sql += &format!(" AND sk {op} ?{}", args.len());
                 }
-                sql += if req.descending { " ORDER BY sk DESC" } else { " ORDER BY sk ASC" };
+                sql += if req.descending {
+                    " ORDER BY sk DESC"
+                } else {
+                    " ORDER BY sk ASC"
+                };
                 sql += &format!(" LIMIT {}", limit.saturating_add(1));
                 let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
                 let rows = stmt
-                    .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, Vec<u8>>(0))
+                    .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                        r.get::<_, Vec<u8>>(0)
+                    })
                     .map_err(sql_err)?;
                 let mut items = Vec::new();
                 for raw in rows {

@@ -108,7 +108,9 @@ impl StoreError {
             | StoreError::Unavailable { .. }
             | StoreError::TransactionConflict { .. } => true,
             StoreError::TransactionCancelled { reasons } => {
-                reasons.iter().any(|r| !matches!(r, CancellationReason::None))
+                reasons
+                    .iter()
+                    .any(|r| !matches!(r, CancellationReason::None))
                     && reasons.iter().all(|r| {
                         matches!(
                             r,

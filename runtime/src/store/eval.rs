@@ -71,7 +71,10 @@ fn wrong_type(path: &Path, expected: &str, found: &AttrValue) -> StoreError {
 /// Where a path's last element lives: the parent container, reached mutably.
 enum Slot<'a> {
     Top(&'a mut Item, &'a str),
-    MapEntry(&'a mut std::collections::BTreeMap<String, AttrValue>, &'a str),
+    MapEntry(
+        &'a mut std::collections::BTreeMap<String, AttrValue>,
+        &'a str,
+    ),
     ListElem(&'a mut Vec<AttrValue>, usize),
 }
 
@@ -179,7 +182,12 @@ pub fn apply_actions(item: &mut Item, actions: &[UpdateAction]) -> Result<(), St
         }
     }
     // Highest list index first, so earlier removals do not shift later ones.
-    removals.sort_by(|a, b| b.elems().len().cmp(&a.elems().len()).then_with(|| index_of(b).cmp(&index_of(a))));
+    removals.sort_by(|a, b| {
+        b.elems()
+            .len()
+            .cmp(&a.elems().len())
+            .then_with(|| index_of(b).cmp(&index_of(a)))
+    });
     for p in removals {
         remove_at(item, p)?;
     }
@@ -199,20 +207,42 @@ mod tests {
     use crate::store::Number;
 
     fn item(pairs: &[(&str, AttrValue)]) -> Item {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn conditions_follow_dynamodb() {
-        let it = item(&[("n", 5.into()), ("s", "b".into()), ("m", AttrValue::M(item(&[("k", true.into())])))]);
+        let it = item(&[
+            ("n", 5.into()),
+            ("s", "b".into()),
+            ("m", AttrValue::M(item(&[("k", true.into())]))),
+        ]);
         assert!(eval_condition(Some(&it), &Condition::lt("n", 6)));
         assert!(!eval_condition(Some(&it), &Condition::lt("n", 5)));
-        assert!(!eval_condition(Some(&it), &Condition::lt("s", 6)), "type mismatch is false");
-        assert!(eval_condition(Some(&it), &Condition::map_entry_exists("m", "k")));
-        assert!(eval_condition(Some(&it), &Condition::map_entry_not_exists("m", "x")));
+        assert!(
+            !eval_condition(Some(&it), &Condition::lt("s", 6)),
+            "type mismatch is false"
+        );
+        assert!(eval_condition(
+            Some(&it),
+            &Condition::map_entry_exists("m", "k")
+        ));
+        assert!(eval_condition(
+            Some(&it),
+            &Condition::map_entry_not_exists("m", "x")
+        ));
         assert!(!eval_condition(None, &Condition::eq("n", 5)));
         assert!(eval_condition(None, &Condition::not_exists("n")));
-        assert!(eval_condition(Some(&it), &Condition::eq("n", 5).and(Condition::exists("s")).not().not()));
+        assert!(eval_condition(
+            Some(&it),
+            &Condition::eq("n", 5)
+                .and(Condition::exists("s"))
+                .not()
+                .not()
+        ));
     }
 
     #[test]
@@ -231,7 +261,11 @@ mod tests {
         assert_eq!(it["c"], AttrValue::N(Number::from(2)));
         assert_eq!(it["l"], AttrValue::L(vec![2.into()]));
         assert_eq!(it["a"], AttrValue::L(vec!["x".into()]));
-        let err = apply_actions(&mut it, &[UpdateAction::set(Path::attr("nope").key("k"), 1)]).unwrap_err();
+        let err = apply_actions(
+            &mut it,
+            &[UpdateAction::set(Path::attr("nope").key("k"), 1)],
+        )
+        .unwrap_err();
         assert!(matches!(err, StoreError::Validation { .. }), "{err}");
         let err = apply_actions(&mut it, &[UpdateAction::add("a", 1)]).unwrap_err();
         assert!(err.to_string().contains("incorrect data type"), "{err}");

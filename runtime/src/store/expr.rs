@@ -68,7 +68,8 @@ impl Path {
     /// Parses `name(.key|[index])*`, where names and keys are non-empty runs of characters
     /// other than `.`, `[` and `]`. Use the builder methods for names containing those.
     pub fn parse(text: &str) -> Result<Path, StoreError> {
-        let bad = |why: &str| StoreError::validation(text, format!("malformed attribute path: {why}"));
+        let bad =
+            |why: &str| StoreError::validation(text, format!("malformed attribute path: {why}"));
         let mut rest = text;
         let name_end = |s: &str| s.find(['.', '[', ']']).unwrap_or(s.len());
         let end = name_end(rest);
@@ -103,10 +104,20 @@ impl Path {
     /// Checks the path's names and depth.
     pub fn validate(&self) -> Result<(), StoreError> {
         if self.attr.is_empty() {
-            return Err(StoreError::validation(self.to_string(), "malformed attribute path: empty attribute name"));
+            return Err(StoreError::validation(
+                self.to_string(),
+                "malformed attribute path: empty attribute name",
+            ));
         }
-        if self.elems.iter().any(|e| matches!(e, PathElem::Key(k) if k.is_empty())) {
-            return Err(StoreError::validation(self.to_string(), "malformed attribute path: empty map key"));
+        if self
+            .elems
+            .iter()
+            .any(|e| matches!(e, PathElem::Key(k) if k.is_empty()))
+        {
+            return Err(StoreError::validation(
+                self.to_string(),
+                "malformed attribute path: empty map key",
+            ));
         }
         if self.elems.len() + 1 > MAX_PATH_DEPTH {
             return Err(StoreError::validation(
@@ -121,7 +132,11 @@ impl Path {
     /// two update actions on overlapping paths).
     pub fn overlaps(&self, other: &Path) -> bool {
         self.attr == other.attr
-            && self.elems.iter().zip(other.elems.iter()).all(|(a, b)| a == b)
+            && self
+                .elems
+                .iter()
+                .zip(other.elems.iter())
+                .all(|(a, b)| a == b)
     }
 }
 
@@ -236,13 +251,19 @@ impl Condition {
         match self {
             Condition::Exists(p) | Condition::NotExists(p) => p.validate(),
             Condition::Eq(p, _) | Condition::Ne(p, _) => p.validate(),
-            Condition::Lt(p, v) | Condition::Le(p, v) | Condition::Gt(p, v) | Condition::Ge(p, v) => {
+            Condition::Lt(p, v)
+            | Condition::Le(p, v)
+            | Condition::Gt(p, v)
+            | Condition::Ge(p, v) => {
                 p.validate()?;
                 match v {
                     AttrValue::S(_) | AttrValue::N(_) | AttrValue::B(_) => Ok(()),
                     other => Err(StoreError::validation(
                         p.to_string(),
-                        format!("an ordering comparison needs a string, number or binary operand, got {}", other.type_name()),
+                        format!(
+                            "an ordering comparison needs a string, number or binary operand, got {}",
+                            other.type_name()
+                        ),
                     )),
                 }
             }

@@ -121,7 +121,13 @@ pub fn key(spec: &TableSpec, key: &Key) -> Result<(), StoreError> {
 /// Checks a partition key value alone (for queries).
 pub fn partition(spec: &TableSpec, v: &KeyValue) -> Result<(), StoreError> {
     let pk = &spec.partition_key;
-    key_value(&spec.name, &pk.name, pk.key_type, v, MAX_PARTITION_KEY_BYTES)
+    key_value(
+        &spec.name,
+        &pk.name,
+        pk.key_type,
+        v,
+        MAX_PARTITION_KEY_BYTES,
+    )
 }
 
 /// The key of an item under `spec`.

@@ -201,7 +201,11 @@ impl Number {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(bad("no digits"));
         }
-        if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+        if !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
+        {
             return Err(bad("unexpected character"));
         }
         let mut exponent: i64 = match exp {
@@ -227,7 +231,8 @@ impl Number {
             mantissa,
             exponent: i32::try_from(exponent).map_err(|_| bad("exponent out of range"))?,
         };
-        n.check_range().map_err(|_| bad("magnitude out of range (1e-130 ..= 9.9e125)"))?;
+        n.check_range()
+            .map_err(|_| bad("magnitude out of range (1e-130 ..= 9.9e125)"))?;
         Ok(n)
     }
 
@@ -305,9 +310,8 @@ impl Ord for Number {
         // Same sign: compare magnitudes by leading-digit exponent, then by digits.
         let mag = |n: &Number| n.exponent as i64 + n.digits() as i64;
         let by_magnitude = mag(self).cmp(&mag(other)).then_with(|| {
-            let widen = |n: &Number| {
-                n.mantissa.unsigned_abs() * 10u128.pow(MAX_NUMBER_DIGITS - n.digits())
-            };
+            let widen =
+                |n: &Number| n.mantissa.unsigned_abs() * 10u128.pow(MAX_NUMBER_DIGITS - n.digits());
             widen(self).cmp(&widen(other))
         });
         if self.mantissa > 0 {
@@ -506,7 +510,9 @@ mod tests {
         assert!(Number::parse("1e200").is_err());
         assert!(Number::parse(&"9".repeat(39)).is_err());
         let big = n(&"9".repeat(38));
-        assert!(big.checked_add(&n("1")).is_err() || big.checked_add(&n("1")).unwrap() == n("1e38"));
+        assert!(
+            big.checked_add(&n("1")).is_err() || big.checked_add(&n("1")).unwrap() == n("1e38")
+        );
         assert!(big.checked_add(&n("0.5")).is_err());
         assert_eq!(Number::from_f64(0.25).unwrap(), n("0.25"));
     }

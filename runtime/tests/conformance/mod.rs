@@ -21,12 +21,22 @@ impl Fixture {
     }
     async fn table(&self, t: &str) -> String {
         let name = self.name(t);
-        assert!(self.store.create_table(&TableSpec::new(&name, "pk")).await.unwrap());
+        assert!(
+            self.store
+                .create_table(&TableSpec::new(&name, "pk"))
+                .await
+                .unwrap()
+        );
         name
     }
     async fn sorted_table(&self, t: &str) -> String {
         let name = self.name(t);
-        assert!(self.store.create_table(&TableSpec::new(&name, "pk").with_sort_key("sk")).await.unwrap());
+        assert!(
+            self.store
+                .create_table(&TableSpec::new(&name, "pk").with_sort_key("sk"))
+                .await
+                .unwrap()
+        );
         name
     }
 }
@@ -55,7 +65,10 @@ macro_rules! conformance_suite {
 }
 
 pub fn item(pairs: &[(&str, AttrValue)]) -> Item {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 fn num(s: &str) -> AttrValue {
@@ -65,20 +78,40 @@ fn num(s: &str) -> AttrValue {
 pub async fn create_table_is_idempotent(fx: &Fixture) {
     let name = fx.name("idem");
     let spec = TableSpec::new(&name, "pk").with_sort_key("sk");
-    assert!(fx.store.create_table(&spec).await.unwrap(), "first create creates");
-    assert!(!fx.store.create_table(&spec).await.unwrap(), "second create is a no-op");
+    assert!(
+        fx.store.create_table(&spec).await.unwrap(),
+        "first create creates"
+    );
+    assert!(
+        !fx.store.create_table(&spec).await.unwrap(),
+        "second create is a no-op"
+    );
     assert_eq!(fx.store.describe_table(&name).await.unwrap(), spec);
-    let err = fx.store.create_table(&TableSpec::new(&name, "other")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name: n, .. } if *n == name), "{err}");
+    let err = fx
+        .store
+        .create_table(&TableSpec::new(&name, "other"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name: n, .. } if *n == name),
+        "{err}"
+    );
     assert!(fx.store.delete_table(&name).await.unwrap());
-    let err = fx.store.get(&name, &Key::with_sort("a", "b")).await.unwrap_err();
+    let err = fx
+        .store
+        .get(&name, &Key::with_sort("a", "b"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::TableNotFound { .. }), "{err}");
 }
 
 pub async fn all_value_types_round_trip(fx: &Fixture) {
     let t = fx.table("types").await;
     let mut m = BTreeMap::new();
-    m.insert("inner".to_string(), AttrValue::L(vec![1.into(), AttrValue::Null, "x".into()]));
+    m.insert(
+        "inner".to_string(),
+        AttrValue::L(vec![1.into(), AttrValue::Null, "x".into()]),
+    );
     m.insert("empty".to_string(), AttrValue::M(BTreeMap::new()));
     let it = item(&[
         ("pk", "k1".into()),
@@ -92,12 +125,21 @@ pub async fn all_value_types_round_trip(fx: &Fixture) {
         ("t", true.into()),
         ("f", false.into()),
         ("null", AttrValue::Null),
-        ("l", AttrValue::L(vec!["a".into(), 2.into(), AttrValue::L(vec![])])),
+        (
+            "l",
+            AttrValue::L(vec!["a".into(), 2.into(), AttrValue::L(vec![])]),
+        ),
         ("m", AttrValue::M(m)),
     ]);
     fx.store.put(Put::new(&t, it.clone())).await.unwrap();
     assert_eq!(fx.store.get(&t, &Key::new("k1")).await.unwrap(), Some(it));
-    fx.store.put(Put::new(&t, item(&[("pk", "k2".into()), ("n", num("1.50"))]))).await.unwrap();
+    fx.store
+        .put(Put::new(
+            &t,
+            item(&[("pk", "k2".into()), ("n", num("1.50"))]),
+        ))
+        .await
+        .unwrap();
     let got = fx.store.get(&t, &Key::new("k2")).await.unwrap().unwrap();
     assert_eq!(got["n"], num("1.5"), "numbers are normalized");
     assert_eq!(fx.store.get(&t, &Key::new("missing")).await.unwrap(), None);
@@ -106,14 +148,25 @@ pub async fn all_value_types_round_trip(fx: &Fixture) {
 pub async fn put_conditions(fx: &Fixture) {
     let t = fx.table("putc").await;
     let first = item(&[("pk", "k".into()), ("v", 1.into())]);
-    fx.store.put(Put::new(&t, first.clone()).if_absent("pk")).await.unwrap();
+    fx.store
+        .put(Put::new(&t, first.clone()).if_absent("pk"))
+        .await
+        .unwrap();
     let err = fx
         .store
-        .put(Put::new(&t, item(&[("pk", "k".into()), ("v", 2.into())])).if_absent("pk").return_item_on_failure())
+        .put(
+            Put::new(&t, item(&[("pk", "k".into()), ("v", 2.into())]))
+                .if_absent("pk")
+                .return_item_on_failure(),
+        )
         .await
         .unwrap_err();
     match &err {
-        StoreError::ConditionFailed { table, item: Some(cur), .. } => {
+        StoreError::ConditionFailed {
+            table,
+            item: Some(cur),
+            ..
+        } => {
             assert_eq!(table, &t);
             assert_eq!(**cur, first, "the current item comes back when asked");
         }
@@ -124,28 +177,44 @@ pub async fn put_conditions(fx: &Fixture) {
         .put(Put::new(&t, item(&[("pk", "k".into()), ("v", 2.into())])).if_absent("pk"))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::ConditionFailed { item: None, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::ConditionFailed { item: None, .. }),
+        "{err:?}"
+    );
     // Replace with return of the old item.
     let old = fx
         .store
-        .put(Put::new(&t, item(&[("pk", "k".into()), ("v", 3.into())])).condition(Condition::eq("v", 1)).return_old())
+        .put(
+            Put::new(&t, item(&[("pk", "k".into()), ("v", 3.into())]))
+                .condition(Condition::eq("v", 1))
+                .return_old(),
+        )
         .await
         .unwrap();
     assert_eq!(old, Some(first));
-    assert_eq!(fx.store.get(&t, &Key::new("k")).await.unwrap().unwrap()["v"], 3.into());
+    assert_eq!(
+        fx.store.get(&t, &Key::new("k")).await.unwrap().unwrap()["v"],
+        3.into()
+    );
 }
 
 pub async fn update_actions(fx: &Fixture) {
     let t = fx.table("upd").await;
     let k = Key::new("k");
     fx.store
-        .put(Put::new(&t, item(&[
-            ("pk", "k".into()),
-            ("gone", "x".into()),
-            ("logs", AttrValue::M(BTreeMap::new())),
-            ("list", AttrValue::L(vec![1.into(), 2.into(), 3.into(), 4.into()])),
-            ("keep", "same".into()),
-        ])))
+        .put(Put::new(
+            &t,
+            item(&[
+                ("pk", "k".into()),
+                ("gone", "x".into()),
+                ("logs", AttrValue::M(BTreeMap::new())),
+                (
+                    "list",
+                    AttrValue::L(vec![1.into(), 2.into(), 3.into(), 4.into()]),
+                ),
+                ("keep", "same".into()),
+            ]),
+        ))
         .await
         .unwrap();
     let new = fx
@@ -157,8 +226,14 @@ pub async fn update_actions(fx: &Fixture) {
                 .action(UpdateAction::add("count", 5))
                 .action(UpdateAction::remove("gone"))
                 .action(UpdateAction::append("appended", vec!["a".into()]))
-                .action(UpdateAction::SetIfNotExists(Path::attr("keep"), "changed".into()))
-                .action(UpdateAction::SetIfNotExists(Path::attr("fresh"), "set".into()))
+                .action(UpdateAction::SetIfNotExists(
+                    Path::attr("keep"),
+                    "changed".into(),
+                ))
+                .action(UpdateAction::SetIfNotExists(
+                    Path::attr("fresh"),
+                    "set".into(),
+                ))
                 .action(UpdateAction::remove(Path::attr("list").index(0)))
                 .action(UpdateAction::remove(Path::attr("list").index(2)))
                 .returning(ReturnValues::AllNew),
@@ -193,16 +268,26 @@ pub async fn update_actions(fx: &Fixture) {
     assert_eq!(old, Some(expected));
     let now = fx.store.get(&t, &k).await.unwrap().unwrap();
     assert_eq!(now["count"], (-2).into());
-    assert_eq!(now["appended"], AttrValue::L(vec!["a".into(), "b".into(), 3.into()]));
+    assert_eq!(
+        now["appended"],
+        AttrValue::L(vec!["a".into(), "b".into(), 3.into()])
+    );
     assert_eq!(now["logs"].as_m().unwrap()["n"], 1.into());
-    let none = fx.store.update(Update::new(&t, k.clone()).action(UpdateAction::add("count", 1))).await.unwrap();
+    let none = fx
+        .store
+        .update(Update::new(&t, k.clone()).action(UpdateAction::add("count", 1)))
+        .await
+        .unwrap();
     assert_eq!(none, None, "ReturnValues::None returns nothing");
     let err = fx
         .store
         .update(Update::new(&t, k.clone()).action(UpdateAction::add("value", 1)))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Validation { .. }), "adding to a string: {err:?}");
+    assert!(
+        matches!(err, StoreError::Validation { .. }),
+        "adding to a string: {err:?}"
+    );
 }
 
 pub async fn update_creates_missing_item(fx: &Fixture) {
@@ -210,17 +295,36 @@ pub async fn update_creates_missing_item(fx: &Fixture) {
     let k = Key::with_sort("p", "s");
     let new = fx
         .store
-        .update(Update::new(&t, k.clone()).action(UpdateAction::add("n", 1)).returning(ReturnValues::AllNew))
+        .update(
+            Update::new(&t, k.clone())
+                .action(UpdateAction::add("n", 1))
+                .returning(ReturnValues::AllNew),
+        )
         .await
         .unwrap();
-    assert_eq!(new, Some(item(&[("pk", "p".into()), ("sk", "s".into()), ("n", 1.into())])));
+    assert_eq!(
+        new,
+        Some(item(&[
+            ("pk", "p".into()),
+            ("sk", "s".into()),
+            ("n", 1.into())
+        ]))
+    );
     let err = fx
         .store
-        .update(Update::new(&t, Key::with_sort("p", "t")).action(UpdateAction::add("n", 1)).condition(Condition::exists("pk")))
+        .update(
+            Update::new(&t, Key::with_sort("p", "t"))
+                .action(UpdateAction::add("n", 1))
+                .condition(Condition::exists("pk")),
+        )
         .await
         .unwrap_err();
     assert!(err.is_condition_failed(), "{err:?}");
-    assert_eq!(fx.store.get(&t, &Key::with_sort("p", "t")).await.unwrap(), None, "no partial state");
+    assert_eq!(
+        fx.store.get(&t, &Key::with_sort("p", "t")).await.unwrap(),
+        None,
+        "no partial state"
+    );
 }
 
 pub async fn condition_operators(fx: &Fixture) {
@@ -228,7 +332,15 @@ pub async fn condition_operators(fx: &Fixture) {
     let mut logs = BTreeMap::new();
     logs.insert("a-1".to_string(), AttrValue::Bool(true));
     fx.store
-        .put(Put::new(&t, item(&[("pk", "k".into()), ("n", 5.into()), ("s", "m".into()), ("logs", AttrValue::M(logs))])))
+        .put(Put::new(
+            &t,
+            item(&[
+                ("pk", "k".into()),
+                ("n", 5.into()),
+                ("s", "m".into()),
+                ("logs", AttrValue::M(logs)),
+            ]),
+        ))
         .await
         .unwrap();
     let cases: Vec<(Condition, bool)> = vec![
@@ -258,7 +370,11 @@ pub async fn condition_operators(fx: &Fixture) {
     for (i, (cond, expected)) in cases.into_iter().enumerate() {
         let res = fx
             .store
-            .update(Update::new(&t, Key::new("k")).action(UpdateAction::add("hits", 1)).condition(cond.clone()))
+            .update(
+                Update::new(&t, Key::new("k"))
+                    .action(UpdateAction::add("hits", 1))
+                    .condition(cond.clone()),
+            )
             .await;
         match (res, expected) {
             (Ok(_), true) => {}
@@ -270,11 +386,20 @@ pub async fn condition_operators(fx: &Fixture) {
 
 pub async fn update_path_errors(fx: &Fixture) {
     let t = fx.table("paths").await;
-    fx.store.put(Put::new(&t, item(&[("pk", "k".into()), ("s", "str".into())]))).await.unwrap();
+    fx.store
+        .put(Put::new(
+            &t,
+            item(&[("pk", "k".into()), ("s", "str".into())]),
+        ))
+        .await
+        .unwrap();
     // Setting below a missing parent is invalid on both backends.
     let err = fx
         .store
-        .update(Update::new(&t, Key::new("k")).action(UpdateAction::set(Path::attr("missing").key("x"), 1)))
+        .update(
+            Update::new(&t, Key::new("k"))
+                .action(UpdateAction::set(Path::attr("missing").key("x"), 1)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Validation { .. }), "{err:?}");
@@ -288,18 +413,42 @@ pub async fn update_path_errors(fx: &Fixture) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { message, .. } if message.contains("overlapping")), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Validation { message, .. } if message.contains("overlapping")),
+        "{err:?}"
+    );
     // Updating a key attribute.
-    let err = fx.store.update(Update::new(&t, Key::new("k")).action(UpdateAction::set("pk", "other"))).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "pk"), "{err:?}");
+    let err = fx
+        .store
+        .update(Update::new(&t, Key::new("k")).action(UpdateAction::set("pk", "other")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "pk"),
+        "{err:?}"
+    );
     // No actions.
-    let err = fx.store.update(Update::new(&t, Key::new("k"))).await.unwrap_err();
+    let err = fx
+        .store
+        .update(Update::new(&t, Key::new("k")))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Validation { .. }), "{err:?}");
     // A malformed path string.
     let err = Path::parse("a..b").unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "a..b"), "{err:?}");
-    let err = fx.store.update(Update::new(&t, Key::new("k")).action(UpdateAction::set(Path::attr(""), 1))).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { message, .. } if message.contains("malformed")), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "a..b"),
+        "{err:?}"
+    );
+    let err = fx
+        .store
+        .update(Update::new(&t, Key::new("k")).action(UpdateAction::set(Path::attr(""), 1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { message, .. } if message.contains("malformed")),
+        "{err:?}"
+    );
     assert_eq!(
         fx.store.get(&t, &Key::new("k")).await.unwrap(),
         Some(item(&[("pk", "k".into()), ("s", "str".into())])),
@@ -313,15 +462,41 @@ pub async fn delete_conditions(fx: &Fixture) {
     fx.store.put(Put::new(&t, it.clone())).await.unwrap();
     let err = fx
         .store
-        .delete(Delete::new(&t, Key::new("k")).condition(Condition::eq("v", 2)).return_item_on_failure())
+        .delete(
+            Delete::new(&t, Key::new("k"))
+                .condition(Condition::eq("v", 2))
+                .return_item_on_failure(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::ConditionFailed { item: Some(i), .. } if **i == it), "{err:?}");
-    let old = fx.store.delete(Delete::new(&t, Key::new("k")).condition(Condition::eq("v", 1)).return_old()).await.unwrap();
+    assert!(
+        matches!(&err, StoreError::ConditionFailed { item: Some(i), .. } if **i == it),
+        "{err:?}"
+    );
+    let old = fx
+        .store
+        .delete(
+            Delete::new(&t, Key::new("k"))
+                .condition(Condition::eq("v", 1))
+                .return_old(),
+        )
+        .await
+        .unwrap();
     assert_eq!(old, Some(it));
     assert_eq!(fx.store.get(&t, &Key::new("k")).await.unwrap(), None);
-    assert_eq!(fx.store.delete(Delete::new(&t, Key::new("k")).return_old()).await.unwrap(), None, "deleting nothing is fine");
-    let err = fx.store.delete(Delete::new(&t, Key::new("k")).condition(Condition::exists("pk"))).await.unwrap_err();
+    assert_eq!(
+        fx.store
+            .delete(Delete::new(&t, Key::new("k")).return_old())
+            .await
+            .unwrap(),
+        None,
+        "deleting nothing is fine"
+    );
+    let err = fx
+        .store
+        .delete(Delete::new(&t, Key::new("k")).condition(Condition::exists("pk")))
+        .await
+        .unwrap_err();
     assert!(err.is_condition_failed(), "{err:?}");
 }
 
@@ -330,11 +505,29 @@ pub async fn query_prefix_pagination_and_order(fx: &Fixture) {
     for i in 0..25 {
         for p in ["a", "b"] {
             let sk = format!("row#{i:03}");
-            fx.store.put(Put::new(&t, item(&[("pk", p.into()), ("sk", sk.into()), ("i", i.into())]))).await.unwrap();
+            fx.store
+                .put(Put::new(
+                    &t,
+                    item(&[("pk", p.into()), ("sk", sk.into()), ("i", i.into())]),
+                ))
+                .await
+                .unwrap();
         }
     }
-    fx.store.put(Put::new(&t, item(&[("pk", "a".into()), ("sk", "other".into())]))).await.unwrap();
-    fx.store.put(Put::new(&t, item(&[("pk", "a".into()), ("sk", "row".into())]))).await.unwrap();
+    fx.store
+        .put(Put::new(
+            &t,
+            item(&[("pk", "a".into()), ("sk", "other".into())]),
+        ))
+        .await
+        .unwrap();
+    fx.store
+        .put(Put::new(
+            &t,
+            item(&[("pk", "a".into()), ("sk", "row".into())]),
+        ))
+        .await
+        .unwrap();
     let all = fx.store.query_all(Query::new(&t, "a")).await.unwrap();
     assert_eq!(all.len(), 27);
     let mut pages = 0;
@@ -351,20 +544,52 @@ pub async fn query_prefix_pagination_and_order(fx: &Fixture) {
         }
         assert!(pages < 10, "pagination does not end");
     }
-    assert_eq!(got, (0..25).collect::<Vec<_>>(), "ascending sort-key order, prefix only");
-    assert!(pages >= 4, "25 items in pages of 7 take at least 4 pages, took {pages}");
-    let desc = fx.store.query_all(Query::new(&t, "b").sort_prefix("row#01").descending().limit(3)).await.unwrap();
+    assert_eq!(
+        got,
+        (0..25).collect::<Vec<_>>(),
+        "ascending sort-key order, prefix only"
+    );
+    assert!(
+        pages >= 4,
+        "25 items in pages of 7 take at least 4 pages, took {pages}"
+    );
+    let desc = fx
+        .store
+        .query_all(
+            Query::new(&t, "b")
+                .sort_prefix("row#01")
+                .descending()
+                .limit(3),
+        )
+        .await
+        .unwrap();
     let desc: Vec<i64> = desc.iter().map(|i| i["i"].as_i64().unwrap()).collect();
     assert_eq!(desc, (10..20).rev().collect::<Vec<_>>());
-    assert!(fx.store.query_all(Query::new(&t, "nobody")).await.unwrap().is_empty());
-    let err = fx.store.query(Query::new(&t, "a").limit(0)).await.unwrap_err();
+    assert!(
+        fx.store
+            .query_all(Query::new(&t, "nobody"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let err = fx
+        .store
+        .query(Query::new(&t, "a").limit(0))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Validation { .. }), "{err:?}");
 }
 
 pub async fn scan_pagination(fx: &Fixture) {
     let t = fx.table("scan").await;
     for i in 0..23 {
-        fx.store.put(Put::new(&t, item(&[("pk", format!("k{i}").into()), ("i", i.into())]))).await.unwrap();
+        fx.store
+            .put(Put::new(
+                &t,
+                item(&[("pk", format!("k{i}").into()), ("i", i.into())]),
+            ))
+            .await
+            .unwrap();
     }
     let mut req = Scan::new(&t).limit(5);
     let mut seen = Vec::new();
@@ -388,35 +613,75 @@ pub async fn scan_pagination(fx: &Fixture) {
 
 pub async fn item_size_limit(fx: &Fixture) {
     let t = fx.table("size").await;
-    let under = item(&[("pk", "k".into()), ("blob", AttrValue::B(vec![7; 399 * 1024]))]);
+    let under = item(&[
+        ("pk", "k".into()),
+        ("blob", AttrValue::B(vec![7; 399 * 1024])),
+    ]);
     fx.store.put(Put::new(&t, under)).await.unwrap();
-    let over = item(&[("pk", "k2".into()), ("blob", AttrValue::B(vec![7; 401 * 1024]))]);
+    let over = item(&[
+        ("pk", "k2".into()),
+        ("blob", AttrValue::B(vec![7; 401 * 1024])),
+    ]);
     let err = fx.store.put(Put::new(&t, over)).await.unwrap_err();
-    assert!(matches!(&err, StoreError::ItemTooLarge { table, .. } if *table == t), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::ItemTooLarge { table, .. } if *table == t),
+        "{err:?}"
+    );
     assert_eq!(fx.store.get(&t, &Key::new("k2")).await.unwrap(), None);
     // An update that grows the item past the limit.
     let err = fx
         .store
-        .update(Update::new(&t, Key::new("k")).action(UpdateAction::set("more", AttrValue::B(vec![1; 2 * 1024]))))
+        .update(
+            Update::new(&t, Key::new("k"))
+                .action(UpdateAction::set("more", AttrValue::B(vec![1; 2 * 1024]))),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::ItemTooLarge { .. }), "{err:?}");
     let cur = fx.store.get(&t, &Key::new("k")).await.unwrap().unwrap();
-    assert!(!cur.contains_key("more"), "the oversized update was not applied");
+    assert!(
+        !cur.contains_key("more"),
+        "the oversized update was not applied"
+    );
 }
 
 pub async fn transaction_applies_all(fx: &Fixture) {
     let a = fx.table("txa").await;
     let b = fx.sorted_table("txb").await;
-    fx.store.put(Put::new(&a, item(&[("pk", "x".into()), ("bal", 10.into())]))).await.unwrap();
-    fx.store.put(Put::new(&a, item(&[("pk", "gone".into())]))).await.unwrap();
-    fx.store.put(Put::new(&a, item(&[("pk", "lock".into()), ("holder", "t1".into())]))).await.unwrap();
+    fx.store
+        .put(Put::new(
+            &a,
+            item(&[("pk", "x".into()), ("bal", 10.into())]),
+        ))
+        .await
+        .unwrap();
+    fx.store
+        .put(Put::new(&a, item(&[("pk", "gone".into())])))
+        .await
+        .unwrap();
+    fx.store
+        .put(Put::new(
+            &a,
+            item(&[("pk", "lock".into()), ("holder", "t1".into())]),
+        ))
+        .await
+        .unwrap();
     let tx = TransactWrite::new()
         .op(TransactOp::Update(
-            Update::new(&a, Key::new("x")).action(UpdateAction::add("bal", -3)).condition(Condition::Ge(Path::attr("bal"), 3.into())),
+            Update::new(&a, Key::new("x"))
+                .action(UpdateAction::add("bal", -3))
+                .condition(Condition::Ge(Path::attr("bal"), 3.into())),
         ))
-        .op(TransactOp::Put(Put::new(&b, item(&[("pk", "y".into()), ("sk", "1".into()), ("bal", 3.into())])).if_absent("pk")))
-        .op(TransactOp::Delete(Delete::new(&a, Key::new("gone")).condition(Condition::exists("pk"))))
+        .op(TransactOp::Put(
+            Put::new(
+                &b,
+                item(&[("pk", "y".into()), ("sk", "1".into()), ("bal", 3.into())]),
+            )
+            .if_absent("pk"),
+        ))
+        .op(TransactOp::Delete(
+            Delete::new(&a, Key::new("gone")).condition(Condition::exists("pk")),
+        ))
         .op(TransactOp::ConditionCheck(ConditionCheck {
             table: a.clone(),
             key: Key::new("lock"),
@@ -424,8 +689,18 @@ pub async fn transaction_applies_all(fx: &Fixture) {
             return_item_on_failure: false,
         }));
     fx.store.transact_write(tx).await.unwrap();
-    assert_eq!(fx.store.get(&a, &Key::new("x")).await.unwrap().unwrap()["bal"], 7.into());
-    assert_eq!(fx.store.get(&b, &Key::with_sort("y", "1")).await.unwrap().unwrap()["bal"], 3.into());
+    assert_eq!(
+        fx.store.get(&a, &Key::new("x")).await.unwrap().unwrap()["bal"],
+        7.into()
+    );
+    assert_eq!(
+        fx.store
+            .get(&b, &Key::with_sort("y", "1"))
+            .await
+            .unwrap()
+            .unwrap()["bal"],
+        3.into()
+    );
     assert_eq!(fx.store.get(&a, &Key::new("gone")).await.unwrap(), None);
 }
 
@@ -433,9 +708,17 @@ pub async fn transaction_cancellation_reasons(fx: &Fixture) {
     let a = fx.table("txr").await;
     let lock = item(&[("pk", "lock".into()), ("holder", "t2".into())]);
     fx.store.put(Put::new(&a, lock.clone())).await.unwrap();
-    fx.store.put(Put::new(&a, item(&[("pk", "x".into()), ("bal", 10.into())]))).await.unwrap();
+    fx.store
+        .put(Put::new(
+            &a,
+            item(&[("pk", "x".into()), ("bal", 10.into())]),
+        ))
+        .await
+        .unwrap();
     let tx = TransactWrite::new()
-        .op(TransactOp::Update(Update::new(&a, Key::new("x")).action(UpdateAction::add("bal", -3))))
+        .op(TransactOp::Update(
+            Update::new(&a, Key::new("x")).action(UpdateAction::add("bal", -3)),
+        ))
         .op(TransactOp::Put(Put::new(&a, item(&[("pk", "new".into())]))))
         .op(TransactOp::ConditionCheck(ConditionCheck {
             table: a.clone(),
@@ -449,84 +732,209 @@ pub async fn transaction_cancellation_reasons(fx: &Fixture) {
             assert_eq!(reasons.len(), 3);
             assert_eq!(reasons[0], CancellationReason::None);
             assert_eq!(reasons[1], CancellationReason::None);
-            assert_eq!(reasons[2], CancellationReason::ConditionFailed { item: Some(Box::new(lock)) });
+            assert_eq!(
+                reasons[2],
+                CancellationReason::ConditionFailed {
+                    item: Some(Box::new(lock))
+                }
+            );
         }
         other => panic!("expected TransactionCancelled, got {other:?}"),
     }
     assert!(!err.is_retryable(), "a failed condition is not retryable");
-    assert_eq!(fx.store.get(&a, &Key::new("x")).await.unwrap().unwrap()["bal"], 10.into(), "all or nothing");
-    assert_eq!(fx.store.get(&a, &Key::new("new")).await.unwrap(), None, "all or nothing");
+    assert_eq!(
+        fx.store.get(&a, &Key::new("x")).await.unwrap().unwrap()["bal"],
+        10.into(),
+        "all or nothing"
+    );
+    assert_eq!(
+        fx.store.get(&a, &Key::new("new")).await.unwrap(),
+        None,
+        "all or nothing"
+    );
 }
 
 pub async fn transaction_limits(fx: &Fixture) {
     let a = fx.table("txl").await;
     let put = |i: usize| TransactOp::Put(Put::new(&a, item(&[("pk", format!("k{i}").into())])));
-    let err = fx.store.transact_write(TransactWrite { ops: (0..101).map(put).collect(), client_token: None }).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "101 items"), "{err:?}");
-    let err = fx.store.transact_write(TransactWrite::new()).await.unwrap_err();
+    let err = fx
+        .store
+        .transact_write(TransactWrite {
+            ops: (0..101).map(put).collect(),
+            client_token: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "101 items"),
+        "{err:?}"
+    );
+    let err = fx
+        .store
+        .transact_write(TransactWrite::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Validation { .. }), "{err:?}");
     let err = fx
         .store
-        .transact_write(
-            TransactWrite::new()
-                .op(put(1))
-                .op(TransactOp::Update(Update::new(&a, Key::new("k1")).action(UpdateAction::add("n", 1)))),
-        )
+        .transact_write(TransactWrite::new().op(put(1)).op(TransactOp::Update(
+            Update::new(&a, Key::new("k1")).action(UpdateAction::add("n", 1)),
+        )))
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { message, .. } if message.contains("more than one operation")), "{err:?}");
-    assert!(fx.store.scan_all(&a).await.unwrap().is_empty(), "rejected transactions write nothing");
-    fx.store.transact_write(TransactWrite { ops: (0..100).map(put).collect(), client_token: None }).await.unwrap();
+    assert!(
+        matches!(&err, StoreError::Validation { message, .. } if message.contains("more than one operation")),
+        "{err:?}"
+    );
+    assert!(
+        fx.store.scan_all(&a).await.unwrap().is_empty(),
+        "rejected transactions write nothing"
+    );
+    fx.store
+        .transact_write(TransactWrite {
+            ops: (0..100).map(put).collect(),
+            client_token: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(fx.store.scan_all(&a).await.unwrap().len(), 100);
 }
 
 pub async fn transaction_idempotency_token(fx: &Fixture) {
     let a = fx.table("txt").await;
-    let token = format!("tok-{}", std::process::id() as u64 * 1_000_003 + rand_suffix());
+    let token = format!(
+        "tok-{}",
+        std::process::id() as u64 * 1_000_003 + rand_suffix()
+    );
     let tx = TransactWrite::new()
-        .op(TransactOp::Update(Update::new(&a, Key::new("c")).action(UpdateAction::add("n", 1))))
-        .op(TransactOp::Update(Update::new(&a, Key::new("d")).action(UpdateAction::add("n", 1))))
+        .op(TransactOp::Update(
+            Update::new(&a, Key::new("c")).action(UpdateAction::add("n", 1)),
+        ))
+        .op(TransactOp::Update(
+            Update::new(&a, Key::new("d")).action(UpdateAction::add("n", 1)),
+        ))
         .client_token(&token);
     fx.store.transact_write(tx.clone()).await.unwrap();
     fx.store.transact_write(tx).await.unwrap();
-    assert_eq!(fx.store.get(&a, &Key::new("c")).await.unwrap().unwrap()["n"], 1.into(), "a retried token applies once");
+    assert_eq!(
+        fx.store.get(&a, &Key::new("c")).await.unwrap().unwrap()["n"],
+        1.into(),
+        "a retried token applies once"
+    );
     let other = TransactWrite::new()
-        .op(TransactOp::Update(Update::new(&a, Key::new("c")).action(UpdateAction::add("n", 5))))
+        .op(TransactOp::Update(
+            Update::new(&a, Key::new("c")).action(UpdateAction::add("n", 5)),
+        ))
         .client_token(&token);
     let err = fx.store.transact_write(other).await.unwrap_err();
-    assert!(matches!(err, StoreError::Validation { .. }), "a token reused for another request: {err:?}");
+    assert!(
+        matches!(err, StoreError::Validation { .. }),
+        "a token reused for another request: {err:?}"
+    );
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
 }
 
 pub async fn bad_input_is_rejected(fx: &Fixture) {
     let t = fx.sorted_table("bad").await;
     let unknown = fx.name("nosuchtable");
     let err = fx.store.get(&unknown, &Key::new("k")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::TableNotFound { table } if *table == unknown), "{err:?}");
-    let err = fx.store.put(Put::new(&unknown, item(&[("pk", "k".into())]))).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::TableNotFound { table } if *table == unknown),
+        "{err:?}"
+    );
+    let err = fx
+        .store
+        .put(Put::new(&unknown, item(&[("pk", "k".into())])))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::TableNotFound { .. }), "{err:?}");
-    let err = fx.store.get(&t, &Key::with_sort("", "s")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, message } if name == "pk" && message.contains("empty")), "{err:?}");
-    let err = fx.store.get(&t, &Key::with_sort("p", "x".repeat(1025))).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, message } if name == "sk" && message.contains("1025 bytes")), "{err:?}");
-    let err = fx.store.get(&t, &Key::with_sort("x".repeat(2049), "s")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "pk"), "{err:?}");
+    let err = fx
+        .store
+        .get(&t, &Key::with_sort("", "s"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, message } if name == "pk" && message.contains("empty")),
+        "{err:?}"
+    );
+    let err = fx
+        .store
+        .get(&t, &Key::with_sort("p", "x".repeat(1025)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, message } if name == "sk" && message.contains("1025 bytes")),
+        "{err:?}"
+    );
+    let err = fx
+        .store
+        .get(&t, &Key::with_sort("x".repeat(2049), "s"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "pk"),
+        "{err:?}"
+    );
     let err = fx.store.get(&t, &Key::new("p")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "sk"), "missing sort key: {err:?}");
-    let err = fx.store.get(&t, &Key::with_sort(vec![1u8], "s")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "pk"), "wrong key type: {err:?}");
-    let err = fx.store.put(Put::new(&t, item(&[("pk", "p".into())]))).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "sk"), "item without sort key: {err:?}");
-    let err = fx.store.put(Put::new(&t, item(&[("pk", 5.into()), ("sk", "s".into())]))).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "pk"), "numeric key: {err:?}");
-    let err = fx.store.create_table(&TableSpec::new("a b", "pk")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "a b"), "{err:?}");
-    let err = fx.store.create_table(&TableSpec::new("ab", "pk")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Validation { name, .. } if name == "ab"), "{err:?}");
-    assert!(fx.store.scan_all(&t).await.unwrap().is_empty(), "no partial state");
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "sk"),
+        "missing sort key: {err:?}"
+    );
+    let err = fx
+        .store
+        .get(&t, &Key::with_sort(vec![1u8], "s"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "pk"),
+        "wrong key type: {err:?}"
+    );
+    let err = fx
+        .store
+        .put(Put::new(&t, item(&[("pk", "p".into())])))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "sk"),
+        "item without sort key: {err:?}"
+    );
+    let err = fx
+        .store
+        .put(Put::new(&t, item(&[("pk", 5.into()), ("sk", "s".into())])))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "pk"),
+        "numeric key: {err:?}"
+    );
+    let err = fx
+        .store
+        .create_table(&TableSpec::new("a b", "pk"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "a b"),
+        "{err:?}"
+    );
+    let err = fx
+        .store
+        .create_table(&TableSpec::new("ab", "pk"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { name, .. } if name == "ab"),
+        "{err:?}"
+    );
+    assert!(
+        fx.store.scan_all(&t).await.unwrap().is_empty(),
+        "no partial state"
+    );
 }
 
 pub async fn names_with_any_characters(fx: &Fixture) {
@@ -543,7 +951,10 @@ pub async fn names_with_any_characters(fx: &Fixture) {
                 Update::new(&t, Key::new("k-1.2"))
                     .action(UpdateAction::add(Path::attr(n), 100))
                     .action(UpdateAction::set_map_entry("m", n, n))
-                    .condition(Condition::exists(Path::attr(n)).and(Condition::map_entry_not_exists("m", n))),
+                    .condition(
+                        Condition::exists(Path::attr(n))
+                            .and(Condition::map_entry_not_exists("m", n)),
+                    ),
             )
             .await
             .unwrap();
@@ -551,17 +962,26 @@ pub async fn names_with_any_characters(fx: &Fixture) {
     let got = fx.store.get(&t, &Key::new("k-1.2")).await.unwrap().unwrap();
     for (i, n) in weird.iter().enumerate() {
         assert_eq!(got[*n], (100 + i as i64).into(), "attribute {n:?}");
-        assert_eq!(got["m"].as_m().unwrap()[*n], AttrValue::S(n.to_string()), "map key {n:?}");
+        assert_eq!(
+            got["m"].as_m().unwrap()[*n],
+            AttrValue::S(n.to_string()),
+            "map key {n:?}"
+        );
     }
 }
 
 pub async fn binary_keys(fx: &Fixture) {
     let name = fx.name("bin");
-    let spec = TableSpec::new(&name, "pk").with_sort_key("sk").with_key_types(KeyType::B, Some(KeyType::B));
+    let spec = TableSpec::new(&name, "pk")
+        .with_sort_key("sk")
+        .with_key_types(KeyType::B, Some(KeyType::B));
     fx.store.create_table(&spec).await.unwrap();
     for s in [vec![2u8], vec![0u8, 255], vec![255u8], vec![0u8, 1]] {
         fx.store
-            .put(Put::new(&name, item(&[("pk", AttrValue::B(vec![9])), ("sk", AttrValue::B(s))])))
+            .put(Put::new(
+                &name,
+                item(&[("pk", AttrValue::B(vec![9])), ("sk", AttrValue::B(s))]),
+            ))
             .await
             .unwrap();
     }
@@ -573,12 +993,19 @@ pub async fn binary_keys(fx: &Fixture) {
         .iter()
         .map(|i| i["sk"].as_b().unwrap().to_vec())
         .collect();
-    assert_eq!(got, vec![vec![0u8, 1], vec![0u8, 255]], "unsigned byte order");
+    assert_eq!(
+        got,
+        vec![vec![0u8, 1], vec![0u8, 255]],
+        "unsigned byte order"
+    );
 }
 
 pub async fn concurrent_compare_and_set(fx: &Fixture) {
     let t = fx.table("cas").await;
-    fx.store.put(Put::new(&t, item(&[("pk", "ctr".into()), ("n", 0.into())]))).await.unwrap();
+    fx.store
+        .put(Put::new(&t, item(&[("pk", "ctr".into()), ("n", 0.into())])))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = fx.store.clone();
@@ -587,9 +1014,15 @@ pub async fn concurrent_compare_and_set(fx: &Fixture) {
             let mut successes = 0u64;
             let mut failures = 0u64;
             for _ in 0..15 {
-                let cur = store.get(&t, &Key::new("ctr")).await.unwrap().unwrap()["n"].as_i64().unwrap();
+                let cur = store.get(&t, &Key::new("ctr")).await.unwrap().unwrap()["n"]
+                    .as_i64()
+                    .unwrap();
                 match store
-                    .update(Update::new(&t, Key::new("ctr")).action(UpdateAction::set("n", cur + 1)).condition(Condition::eq("n", cur)))
+                    .update(
+                        Update::new(&t, Key::new("ctr"))
+                            .action(UpdateAction::set("n", cur + 1))
+                            .condition(Condition::eq("n", cur)),
+                    )
                     .await
                 {
                     Ok(_) => successes += 1,
@@ -607,8 +1040,13 @@ pub async fn concurrent_compare_and_set(fx: &Fixture) {
         total += s;
         lost += f;
     }
-    let n = fx.store.get(&t, &Key::new("ctr")).await.unwrap().unwrap()["n"].as_i64().unwrap();
-    assert_eq!(n as u64, total, "final value = number of successful compare-and-sets");
+    let n = fx.store.get(&t, &Key::new("ctr")).await.unwrap().unwrap()["n"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        n as u64, total,
+        "final value = number of successful compare-and-sets"
+    );
     assert_eq!(total + lost, 16 * 15);
     assert!(total > 0);
 }
