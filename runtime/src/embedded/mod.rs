@@ -345,6 +345,26 @@ impl Inner {
         Ok(spec)
     }
 
+    /// Inside a write transaction: checks the table, loads the item and evaluates the
+    /// condition on it. Returns the current item when the condition holds.
+    fn load_if(
+        &self,
+        tx: &Connection,
+        table: &str,
+        key: &Key,
+        condition: Option<&crate::store::Condition>,
+        return_item_on_failure: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        self.check_table(tx, table)?;
+        let cur = load(tx, table, key)?;
+        match condition {
+            Some(c) if !eval_condition(cur.as_ref(), c) => {
+                Err(condition_failed(table, key, cur, return_item_on_failure))
+            }
+            _ => Ok(cur),
+        }
+    }
+
     /// Checks that a table still exists inside a write transaction (another process may have
     /// deleted it).
     fn check_table(&self, conn: &Connection, table: &str) -> Result<(), StoreError> {
@@ -438,18 +458,13 @@ impl Store for EmbeddedStore {
         let key = validate::put(&spec, &req)?;
         self.blocking(move |inner| {
             inner.write(|tx| {
-                inner.check_table(tx, &req.table)?;
-                let cur = load(tx, &req.table, &key)?;
-                if let Some(c) = &req.condition
-                    && !eval_condition(cur.as_ref(), c)
-                {
-                    return Err(condition_failed(
-                        &req.table,
-                        &key,
-                        cur,
-                        req.return_item_on_failure,
-                    ));
-                }
+                let cur = inner.load_if(
+                    tx,
+                    &req.table,
+                    &key,
+                    req.condition.as_ref(),
+                    req.return_item_on_failure,
+                )?;
                 store_item(tx, &req.table, &key, &req.item)?;
                 Ok(match req.return_values {
                     ReturnValues::AllOld => cur,
@@ -465,18 +480,13 @@ impl Store for EmbeddedStore {
         validate::update(&spec, &req)?;
         self.blocking(move |inner| {
             inner.write(|tx| {
-                inner.check_table(tx, &req.table)?;
-                let cur = load(tx, &req.table, &req.key)?;
-                if let Some(c) = &req.condition
-                    && !eval_condition(cur.as_ref(), c)
-                {
-                    return Err(condition_failed(
-                        &req.table,
-                        &req.key,
-                        cur,
-                        req.return_item_on_failure,
-                    ));
-                }
+                let cur = inner.load_if(
+                    tx,
+                    &req.table,
+                    &req.key,
+                    req.condition.as_ref(),
+                    req.return_item_on_failure,
+                )?;
                 let new = updated(&spec, &req.key, cur.as_ref(), &req)?;
                 store_item(tx, &req.table, &req.key, &new)?;
                 Ok(match req.return_values {
@@ -497,18 +507,13 @@ impl Store for EmbeddedStore {
         }
         self.blocking(move |inner| {
             inner.write(|tx| {
-                inner.check_table(tx, &req.table)?;
-                let cur = load(tx, &req.table, &req.key)?;
-                if let Some(c) = &req.condition
-                    && !eval_condition(cur.as_ref(), c)
-                {
-                    return Err(condition_failed(
-                        &req.table,
-                        &req.key,
-                        cur,
-                        req.return_item_on_failure,
-                    ));
-                }
+                let cur = inner.load_if(
+                    tx,
+                    &req.table,
+                    &req.key,
+                    req.condition.as_ref(),
+                    req.return_item_on_failure,
+                )?;
                 if cur.is_some() {
                     remove_item(tx, &req.table, &req.key)?;
                 }
