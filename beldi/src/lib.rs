@@ -37,6 +37,8 @@
 //! # }).unwrap();
 //! ```
 
+#![warn(missing_docs)]
+
 pub use beldi_runtime::{counting, embedded, faults, store};
 
 #[cfg(feature = "dynamodb")]
