@@ -9,11 +9,30 @@
 //! - `dynamodb` (feature `dynamodb`): Amazon DynamoDB through `aws-sdk-dynamodb`.
 //! - [`counting`]: a wrapper counting round trips per operation kind.
 //! - [`faults`]: a wrapper injecting seeded throttling, conflicts and lost responses.
+//!
+//! The protocol, one module per concept: [`tables`] (the tables of an SSF), [`daal`] (the
+//! linked DAAL), [`log`] (the read/scan log), [`intent`] (intents), [`ctx`] (logged
+//! operations and step identity), [`platform`] (the local platform), [`fault`] (crash
+//! injection) and [`explorer`] (the crash-point explorer).
 #![warn(missing_docs)]
 
 pub mod counting;
+pub mod ctx;
+pub mod daal;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod embedded;
+pub mod error;
+pub mod explorer;
+pub mod fault;
 pub mod faults;
+pub mod intent;
+pub mod log;
+pub mod platform;
 pub mod store;
+pub mod tables;
+pub mod value;
+
+pub use ctx::Ctx;
+pub use error::{BeldiError, UserError};
+pub use platform::Runtime;

@@ -46,6 +46,24 @@ impl Path {
             elems: Vec::new(),
         }
     }
+    /// The empty path. Invalid in a store request; the protocol layer
+    /// ([`crate::ctx::Ctx`]) uses it for "the whole value" of a key.
+    pub fn root() -> Path {
+        Path::attr("")
+    }
+    /// Whether this is [`Path::root`] followed by nothing.
+    pub fn is_root(&self) -> bool {
+        self.attr.is_empty() && self.elems.is_empty()
+    }
+    /// `self` placed under `base`: `base.attr.elems…` (the root path maps to `base`).
+    pub fn under(&self, base: &Path) -> Path {
+        let mut out = base.clone();
+        if !self.attr.is_empty() {
+            out.elems.push(PathElem::Key(self.attr.clone()));
+        }
+        out.elems.extend(self.elems.iter().cloned());
+        out
+    }
     /// This path followed by the map entry `key`.
     pub fn key(mut self, key: impl Into<String>) -> Path {
         self.elems.push(PathElem::Key(key.into()));
@@ -246,6 +264,23 @@ impl Condition {
         Condition::Not(Box::new(self))
     }
 
+    /// The same condition with every path mapped by `f`.
+    pub fn map_paths(&self, f: &impl Fn(&Path) -> Path) -> Condition {
+        match self {
+            Condition::Exists(p) => Condition::Exists(f(p)),
+            Condition::NotExists(p) => Condition::NotExists(f(p)),
+            Condition::Eq(p, v) => Condition::Eq(f(p), v.clone()),
+            Condition::Ne(p, v) => Condition::Ne(f(p), v.clone()),
+            Condition::Lt(p, v) => Condition::Lt(f(p), v.clone()),
+            Condition::Le(p, v) => Condition::Le(f(p), v.clone()),
+            Condition::Gt(p, v) => Condition::Gt(f(p), v.clone()),
+            Condition::Ge(p, v) => Condition::Ge(f(p), v.clone()),
+            Condition::And(cs) => Condition::And(cs.iter().map(|c| c.map_paths(f)).collect()),
+            Condition::Or(cs) => Condition::Or(cs.iter().map(|c| c.map_paths(f)).collect()),
+            Condition::Not(c) => Condition::Not(Box::new(c.map_paths(f))),
+        }
+    }
+
     /// Checks every path and operand.
     pub fn validate(&self) -> Result<(), StoreError> {
         match self {
@@ -317,6 +352,16 @@ impl UpdateAction {
     /// Append `values` to the list at `path`.
     pub fn append(path: impl Into<Path>, values: Vec<AttrValue>) -> UpdateAction {
         UpdateAction::Append(path.into(), values)
+    }
+    /// The same action with its path mapped by `f`.
+    pub fn map_path(&self, f: &impl Fn(&Path) -> Path) -> UpdateAction {
+        match self {
+            UpdateAction::Set(p, v) => UpdateAction::Set(f(p), v.clone()),
+            UpdateAction::SetIfNotExists(p, v) => UpdateAction::SetIfNotExists(f(p), v.clone()),
+            UpdateAction::Add(p, n) => UpdateAction::Add(f(p), *n),
+            UpdateAction::Remove(p) => UpdateAction::Remove(f(p)),
+            UpdateAction::Append(p, v) => UpdateAction::Append(f(p), v.clone()),
+        }
     }
     /// The path this action changes.
     pub fn path(&self) -> &Path {

@@ -1,0 +1,448 @@
+//! [`Ctx`]: what a function body receives, and its logged operations.
+//!
+//! Every operation gets its **step** when it is *called*, not when it is first polled, so
+//! `futures::join!(ctx.read(..), ctx.read(..))` numbers its two reads the same way on every
+//! execution. `(instance, step)` names the operation across all re-executions:
+//!
+//! - `read` / `scan`: the value is read from the DAAL tail, then logged in the log table with
+//!   put-if-absent; a re-execution gets the logged value back.
+//! - `write` / `cond_write` / `delete`: one conditional update of the DAAL tail applies the
+//!   change and adds the entry `"<instance>#<step>"` atomically; a re-execution finds the
+//!   entry and does nothing again (a `cond_write` returns its logged boolean).
+//!
+//! A log record says which operation and target it was for; a replay that asks for another
+//! at that step fails with [`BeldiError::NonDeterminism`]. Any failed operation marks the
+//! execution as failed: it is not recorded as done, whatever the body returns, so an error
+//! the body turned into its own error type is never stored as the instance's result.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use crate::daal::{Daal, Entry, VALUE, WriteResult};
+use crate::error::BeldiError;
+use crate::fault::{CrashPoint, FaultPlan};
+use crate::log::{self, LogRecord};
+use crate::store::{AttrValue, Condition, Path, Store, UpdateAction};
+use crate::tables::SsfTables;
+use crate::value::{from_attr, to_attr};
+
+/// The handle a function body uses for every logged operation. Cheap to clone.
+#[derive(Clone)]
+pub struct Ctx {
+    inner: Arc<CtxInner>,
+}
+
+pub(crate) struct CtxInner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) tables: SsfTables,
+    pub(crate) instance: String,
+    pub(crate) row_capacity: u64,
+    pub(crate) plan: FaultPlan,
+    pub(crate) attempt: u32,
+    pub(crate) crash: Arc<Notify>,
+    pub(crate) crashed: Mutex<Option<CrashPoint>>,
+    next_step: AtomicU64,
+    failure: Mutex<Option<BeldiError>>,
+}
+
+/// The separator between instance id and step in a DAAL log entry id.
+pub const CID_SEPARATOR: char = '#';
+
+fn target(table: &str, key: &str) -> String {
+    format!("{table}/{key}")
+}
+
+impl Ctx {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        tables: SsfTables,
+        instance: String,
+        row_capacity: u64,
+        plan: FaultPlan,
+        attempt: u32,
+        crash: Arc<Notify>,
+    ) -> Ctx {
+        Ctx {
+            inner: Arc::new(CtxInner {
+                store,
+                tables,
+                instance,
+                row_capacity,
+                plan,
+                attempt,
+                crash,
+                crashed: Mutex::new(None),
+                next_step: AtomicU64::new(0),
+                failure: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The id of the running instance.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// The name of the running function.
+    pub fn function(&self) -> &str {
+        self.inner.tables.ssf()
+    }
+
+    /// Steps allocated so far.
+    pub fn steps(&self) -> u64 {
+        self.inner.next_step.load(Ordering::SeqCst)
+    }
+
+    fn alloc(&self) -> u64 {
+        self.inner.next_step.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn cid(&self, step: u64) -> String {
+        format!("{}{CID_SEPARATOR}{step}", self.inner.instance)
+    }
+
+    pub(crate) fn take_failure(&self) -> Option<BeldiError> {
+        self.inner
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    pub(crate) fn crashed_at(&self) -> Option<CrashPoint> {
+        *self.inner.crashed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Crashes here if the fault plan says so: signals the platform, which drops the body,
+    /// and never returns.
+    pub(crate) async fn maybe_crash(&self, point: CrashPoint) {
+        if self
+            .inner
+            .plan
+            .crashes(&self.inner.instance, self.inner.attempt, point)
+        {
+            *self.inner.crashed.lock().unwrap_or_else(|e| e.into_inner()) = Some(point);
+            self.inner.crash.notify_one();
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Runs one logged operation with its crash points and failure tracking.
+    async fn step<T>(
+        &self,
+        step: u64,
+        op: impl Future<Output = Result<T, BeldiError>>,
+    ) -> Result<T, BeldiError> {
+        self.maybe_crash(CrashPoint::Before(step)).await;
+        let out = op.await;
+        match out {
+            Ok(v) => {
+                self.maybe_crash(CrashPoint::After(step)).await;
+                Ok(v)
+            }
+            Err(e) => {
+                // The platform reports the original error; the body gets a description, so
+                // whatever it makes of it, the execution is not recorded as done.
+                let seen = BeldiError::StepFailed {
+                    step,
+                    message: e.to_string(),
+                };
+                self.inner
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(e);
+                Err(seen)
+            }
+        }
+    }
+
+    fn check_log(
+        &self,
+        step: u64,
+        got: &LogRecord,
+        want_kind: &str,
+        want_target: &str,
+    ) -> Result<(), BeldiError> {
+        if got.kind == want_kind && got.target == want_target {
+            return Ok(());
+        }
+        Err(BeldiError::NonDeterminism {
+            instance: self.inner.instance.clone(),
+            step,
+            logged: got.describe(),
+            requested: format!("{want_kind} of `{want_target}`"),
+        })
+    }
+
+    /// Reads the current value of `key` in the function's table `table` (`None`: no value).
+    /// Logged: a re-execution returns the same value.
+    pub fn read(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<AttrValue>, BeldiError>> + Send + 'static {
+        let step = self.alloc();
+        let (this, table, key) = (self.clone(), table.to_owned(), key.to_owned());
+        async move { this.step(step, this.read_at(step, table, key)).await }
+    }
+
+    /// [`Ctx::read`], deserialized into `T`.
+    pub fn read_as<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<T>, BeldiError>> + Send + 'static {
+        let fut = self.read(table, key);
+        let what = format!("value of `{table}/{key}`");
+        async move { fut.await?.map(|v| from_attr(&v, &what)).transpose() }
+    }
+
+    async fn read_at(
+        &self,
+        step: u64,
+        table: String,
+        key: String,
+    ) -> Result<Option<AttrValue>, BeldiError> {
+        let t = self.inner.tables.data(&table)?;
+        let want = target(&table, &key);
+        let store = &*self.inner.store;
+        let tail = Daal::new(store, &t, self.inner.row_capacity)
+            .tail(&key)
+            .await?;
+        if let Some(Some(Ok(e))) = tail.as_ref().map(|r| r.entry(&self.cid(step))) {
+            return Err(BeldiError::NonDeterminism {
+                instance: self.inner.instance.clone(),
+                step,
+                logged: format!("{} of `{want}`", e.kind()),
+                requested: format!("read of `{want}`"),
+            });
+        }
+        let mut value = AttrValue::M(Default::default());
+        if let AttrValue::M(m) = &mut value
+            && let Some(v) = tail.as_ref().and_then(|r| r.value())
+        {
+            m.insert("v".into(), v.clone());
+        }
+        let rec = LogRecord {
+            kind: "read".into(),
+            target: want.clone(),
+            value: Some(value),
+        };
+        let got = log::record(
+            store,
+            &self.inner.tables.log(),
+            &self.inner.instance,
+            step,
+            rec,
+        )
+        .await?;
+        self.check_log(step, &got, "read", &want)?;
+        Ok(got
+            .value
+            .as_ref()
+            .and_then(AttrValue::as_m)
+            .and_then(|m| m.get("v"))
+            .cloned())
+    }
+
+    /// Sets the whole value of `key`.
+    pub fn write(
+        &self,
+        table: &str,
+        key: &str,
+        value: AttrValue,
+    ) -> impl Future<Output = Result<(), BeldiError>> + Send + 'static {
+        self.update(table, key, vec![UpdateAction::Set(Path::root(), value)])
+    }
+
+    /// [`Ctx::write`] of a serde value.
+    pub fn write_as<T: Serialize + ?Sized>(
+        &self,
+        table: &str,
+        key: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<(), BeldiError>> + Send + 'static {
+        let step = self.alloc();
+        let (this, table, key) = (self.clone(), table.to_owned(), key.to_owned());
+        let value = to_attr(value, &format!("value of `{table}/{key}`"));
+        async move {
+            this.step(step, async {
+                let actions = vec![UpdateAction::Set(Path::root(), value?)];
+                this.write_at(step, table, key, Entry::Write, actions, None)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+        }
+    }
+
+    /// Applies `actions` to the value of `key`. Paths are relative to the value
+    /// ([`Path::root`] is the whole value; `Path::attr("cap")` its field `cap`).
+    pub fn update(
+        &self,
+        table: &str,
+        key: &str,
+        actions: Vec<UpdateAction>,
+    ) -> impl Future<Output = Result<(), BeldiError>> + Send + 'static {
+        let step = self.alloc();
+        let (this, table, key) = (self.clone(), table.to_owned(), key.to_owned());
+        async move {
+            this.step(
+                step,
+                this.write_at(step, table, key, Entry::Write, actions, None),
+            )
+            .await
+            .map(|_| ())
+        }
+    }
+
+    /// Applies `actions` only if `cond` (paths relative to the value) holds; returns whether
+    /// it held. Logged: a re-execution returns the same boolean and applies nothing.
+    pub fn cond_write(
+        &self,
+        table: &str,
+        key: &str,
+        actions: Vec<UpdateAction>,
+        cond: Condition,
+    ) -> impl Future<Output = Result<bool, BeldiError>> + Send + 'static {
+        let step = self.alloc();
+        let (this, table, key) = (self.clone(), table.to_owned(), key.to_owned());
+        async move {
+            this.step(
+                step,
+                this.write_at(
+                    step,
+                    table,
+                    key,
+                    Entry::CondWrite(true),
+                    actions,
+                    Some(cond),
+                ),
+            )
+            .await
+        }
+    }
+
+    /// Removes the value of `key` (a later read returns `None`).
+    pub fn delete(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<(), BeldiError>> + Send + 'static {
+        let step = self.alloc();
+        let (this, table, key) = (self.clone(), table.to_owned(), key.to_owned());
+        async move {
+            let actions = vec![UpdateAction::Remove(Path::root())];
+            this.step(
+                step,
+                this.write_at(step, table, key, Entry::Delete, actions, None),
+            )
+            .await
+            .map(|_| ())
+        }
+    }
+
+    async fn write_at(
+        &self,
+        step: u64,
+        table: String,
+        key: String,
+        entry: Entry,
+        actions: Vec<UpdateAction>,
+        cond: Option<Condition>,
+    ) -> Result<bool, BeldiError> {
+        let t = self.inner.tables.data(&table)?;
+        if key.is_empty() {
+            return Err(
+                crate::store::StoreError::validation(&table, "a key must not be empty").into(),
+            );
+        }
+        let base = Path::attr(VALUE);
+        let rebase = |p: &Path| p.under(&base);
+        let actions: Vec<UpdateAction> = actions.iter().map(|a| a.map_path(&rebase)).collect();
+        let cond = cond.map(|c| c.map_paths(&rebase));
+        let daal = Daal::new(&*self.inner.store, &t, self.inner.row_capacity);
+        let res = daal
+            .write(&key, &self.cid(step), entry, &actions, cond.as_ref())
+            .await?;
+        let (WriteResult::Fresh(got) | WriteResult::Logged(got)) = res;
+        if got.kind() != entry.kind() {
+            let want = target(&table, &key);
+            return Err(BeldiError::NonDeterminism {
+                instance: self.inner.instance.clone(),
+                step,
+                logged: format!("{} of `{want}`", got.kind()),
+                requested: format!("{} of `{want}`", entry.kind()),
+            });
+        }
+        Ok(match got {
+            Entry::CondWrite(b) => b,
+            _ => true,
+        })
+    }
+
+    /// The current values of every key of `table`, ordered by key. Logged as one list.
+    pub fn scan(
+        &self,
+        table: &str,
+    ) -> impl Future<Output = Result<Vec<(String, AttrValue)>, BeldiError>> + Send + 'static {
+        let step = self.alloc();
+        let (this, table) = (self.clone(), table.to_owned());
+        async move { this.step(step, this.scan_at(step, table)).await }
+    }
+
+    async fn scan_at(
+        &self,
+        step: u64,
+        table: String,
+    ) -> Result<Vec<(String, AttrValue)>, BeldiError> {
+        let t = self.inner.tables.data(&table)?;
+        let store = &*self.inner.store;
+        let values = Daal::new(store, &t, self.inner.row_capacity)
+            .scan_values()
+            .await?;
+        let list = AttrValue::L(
+            values
+                .into_iter()
+                .map(|(k, v)| AttrValue::L(vec![AttrValue::S(k), v]))
+                .collect(),
+        );
+        let rec = LogRecord {
+            kind: "scan".into(),
+            target: table.clone(),
+            value: Some(list),
+        };
+        let got = log::record(
+            store,
+            &self.inner.tables.log(),
+            &self.inner.instance,
+            step,
+            rec,
+        )
+        .await?;
+        self.check_log(step, &got, "scan", &table)?;
+        let corrupt = || BeldiError::Corrupt {
+            what: format!("scan log of step {step}"),
+            message: "not a list of pairs".into(),
+        };
+        let mut out = Vec::new();
+        for pair in got
+            .value
+            .as_ref()
+            .and_then(AttrValue::as_l)
+            .ok_or_else(corrupt)?
+        {
+            match pair.as_l() {
+                Some([AttrValue::S(k), v]) => out.push((k.clone(), v.clone())),
+                _ => return Err(corrupt()),
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,363 @@
+//! The linked DAAL (distributed atomic affinity log): the value of a logical key with the log
+//! of every write applied to it, in a chain of rows.
+//!
+//! Row layout (one store item per row, partition key `K` = logical key, sort key `R` = row id):
+//!
+//! | attribute | meaning |
+//! |---|---|
+//! | `V`  | the value (absent: no value) |
+//! | `L`  | map: log entry id `"<instance>#<step>"` → outcome code (see [`Entry`]) |
+//! | `LN` | number of entries ever added to `L` (failed conditional writes included) |
+//! | `GN` | number of entries collected by GC |
+//! | `NX` | id of the next row, once this row is full |
+//! | `H`  | lock holder (transactions) |
+//!
+//! Row ids are `00000000`, `00000001`, … in chain order, so the tail is the row with the
+//! highest id (one descending query of one item), and appending is idempotent: two racing
+//! appenders put-if-absent the *same* row id with the same content (a full row is frozen:
+//! every write needs `LN < N`), then link it with a conditional write of `NX`. There is no
+//! losing row to delete, and a crash between creating and linking a row leaves nothing
+//! behind: the next appender finds the row and links it. (The prototype used random row ids
+//! and deleted the loser's row.) The value **and the lock** are copied into the new row.
+
+use crate::store::{
+    AttrValue, Condition, Item, Key, Page, Path, Put, Query, Store, StoreError, StoreExt,
+    TableSpec, Update, UpdateAction,
+};
+use crate::tables::{DAAL_KEY, DAAL_ROW};
+
+/// Value attribute.
+pub const VALUE: &str = "V";
+/// Log map attribute.
+pub const LOGS: &str = "L";
+/// Entry count attribute.
+pub const LOG_COUNT: &str = "LN";
+/// Collected entry count attribute.
+pub const GC_COUNT: &str = "GN";
+/// Next row attribute.
+pub const NEXT: &str = "NX";
+/// Lock holder attribute.
+pub const HOLDER: &str = "H";
+
+/// Default row capacity N. A log entry costs its id (instance id + `#` + step, 40–60 bytes
+/// with UUID ids, at most about 140 with the longest allowed id) plus a 2-byte outcome, so
+/// 1,000 entries take 45–145 KB and leave more than 250 KB of the 400 KB item for the value.
+pub const DEFAULT_ROW_CAPACITY: u64 = 1000;
+
+/// The outcome code a row's log entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A write was applied.
+    Write,
+    /// A delete was applied.
+    Delete,
+    /// A conditional write, with the value of its condition.
+    CondWrite(bool),
+}
+
+impl Entry {
+    fn code(self) -> &'static str {
+        match self {
+            Entry::Write => "w",
+            Entry::Delete => "d",
+            Entry::CondWrite(true) => "c1",
+            Entry::CondWrite(false) => "c0",
+        }
+    }
+    fn parse(v: &AttrValue) -> Option<Entry> {
+        match v.as_s()? {
+            "w" => Some(Entry::Write),
+            "d" => Some(Entry::Delete),
+            "c1" => Some(Entry::CondWrite(true)),
+            "c0" => Some(Entry::CondWrite(false)),
+            _ => None,
+        }
+    }
+    /// A readable name of the operation kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Entry::Write => "write",
+            Entry::Delete => "delete",
+            Entry::CondWrite(_) => "cond_write",
+        }
+    }
+}
+
+/// One row of a chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row(pub Item);
+
+impl Row {
+    /// The row id.
+    pub fn id(&self) -> &str {
+        self.0.get(DAAL_ROW).and_then(AttrValue::as_s).unwrap_or("")
+    }
+    /// The value, if any.
+    pub fn value(&self) -> Option<&AttrValue> {
+        self.0.get(VALUE)
+    }
+    /// The number of log entries ever added.
+    pub fn entries(&self) -> u64 {
+        self.0
+            .get(LOG_COUNT)
+            .and_then(AttrValue::as_i64)
+            .unwrap_or(0) as u64
+    }
+    /// The log entry of `cid`, if present.
+    pub fn entry(&self, cid: &str) -> Option<Result<Entry, String>> {
+        let v = self.0.get(LOGS)?.as_m()?.get(cid)?;
+        Some(Entry::parse(v).ok_or_else(|| format!("{v:?}")))
+    }
+    /// The next row's id, if linked.
+    pub fn next(&self) -> Option<&str> {
+        self.0.get(NEXT).and_then(AttrValue::as_s)
+    }
+    /// The lock holder, if any.
+    pub fn holder(&self) -> Option<&AttrValue> {
+        self.0.get(HOLDER)
+    }
+}
+
+/// The row id of the `seq`-th row of a chain.
+pub fn row_id(seq: u64) -> String {
+    format!("{seq:08}")
+}
+
+fn next_row_id(id: &str) -> Result<String, StoreError> {
+    id.parse::<u64>()
+        .map(|n| row_id(n + 1))
+        .map_err(|_| StoreError::validation(id, "corrupt DAAL row id"))
+}
+
+/// The result of a logged write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteResult {
+    /// This call applied (or, for a false condition, logged) the operation.
+    Fresh(Entry),
+    /// The entry was already logged by an earlier execution of the same step.
+    Logged(Entry),
+}
+
+/// The chains of one data table.
+pub struct Daal<'a> {
+    store: &'a dyn Store,
+    table: &'a str,
+    capacity: u64,
+}
+
+const MAX_ATTEMPTS: usize = 10_000;
+
+impl<'a> Daal<'a> {
+    /// The chains of `table` with row capacity `capacity`.
+    pub fn new(store: &'a dyn Store, table: &'a str, capacity: u64) -> Daal<'a> {
+        Daal {
+            store,
+            table,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The schema of a DAAL table.
+    pub fn spec(table: &str) -> TableSpec {
+        TableSpec::new(table, DAAL_KEY).with_sort_key(DAAL_ROW)
+    }
+
+    fn key(key: &str, row: &str) -> Key {
+        Key::with_sort(key, row)
+    }
+
+    /// Every row of `key`, in chain order (one query, paginated if large).
+    pub async fn rows(&self, key: &str) -> Result<Vec<Row>, StoreError> {
+        Ok(self
+            .store
+            .query_all(Query::new(self.table, key))
+            .await?
+            .into_iter()
+            .map(Row)
+            .collect())
+    }
+
+    /// The tail row of `key` (one query of one item), if the key has any row.
+    pub async fn tail(&self, key: &str) -> Result<Option<Row>, StoreError> {
+        let page: Page = self
+            .store
+            .query(Query::new(self.table, key).descending().limit(1))
+            .await?;
+        Ok(page.items.into_iter().next().map(Row))
+    }
+
+    /// The current values of every key of the table, ordered by key.
+    pub async fn scan_values(&self) -> Result<Vec<(String, AttrValue)>, StoreError> {
+        let mut tails: std::collections::BTreeMap<String, Row> = std::collections::BTreeMap::new();
+        for item in self.store.scan_all(self.table).await? {
+            let row = Row(item);
+            let Some(k) = row
+                .0
+                .get(DAAL_KEY)
+                .and_then(AttrValue::as_s)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            match tails.get(&k) {
+                Some(t) if t.id() >= row.id() => {}
+                _ => {
+                    tails.insert(k, row);
+                }
+            }
+        }
+        Ok(tails
+            .into_iter()
+            .filter_map(|(k, r)| r.value().cloned().map(|v| (k, v)))
+            .collect())
+    }
+
+    async fn create_head(&self, key: &str) -> Result<String, StoreError> {
+        let id = row_id(0);
+        let mut item = Item::new();
+        item.insert(DAAL_KEY.into(), key.into());
+        item.insert(DAAL_ROW.into(), id.clone().into());
+        item.insert(LOGS.into(), AttrValue::M(Default::default()));
+        item.insert(LOG_COUNT.into(), 0.into());
+        item.insert(GC_COUNT.into(), 0.into());
+        match self
+            .store
+            .put(Put::new(self.table, item).if_absent(DAAL_KEY))
+            .await
+        {
+            Ok(_) => Ok(id),
+            Err(e) if e.is_condition_failed() => Ok(id), // another writer created it
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Appends a successor to the full row `full` (or follows the existing one); returns its
+    /// id. The new row starts with the full row's value and lock holder.
+    pub async fn append(&self, key: &str, full: &Row) -> Result<String, StoreError> {
+        if let Some(next) = full.next() {
+            return Ok(next.to_owned());
+        }
+        let id = next_row_id(full.id())?;
+        let mut item = Item::new();
+        item.insert(DAAL_KEY.into(), key.into());
+        item.insert(DAAL_ROW.into(), id.clone().into());
+        item.insert(LOGS.into(), AttrValue::M(Default::default()));
+        item.insert(LOG_COUNT.into(), 0.into());
+        item.insert(GC_COUNT.into(), 0.into());
+        for attr in [VALUE, HOLDER] {
+            if let Some(v) = full.0.get(attr) {
+                item.insert(attr.into(), v.clone());
+            }
+        }
+        match self
+            .store
+            .put(Put::new(self.table, item).if_absent(DAAL_KEY))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_condition_failed() => {} // a racing appender created the same row
+            Err(e) => return Err(e),
+        }
+        let link = Update::new(self.table, Self::key(key, full.id()))
+            .action(UpdateAction::set(NEXT, id.clone()))
+            .condition(Condition::not_exists(NEXT));
+        match self.store.update(link).await {
+            Ok(_) => Ok(id),
+            Err(e) if e.is_condition_failed() => Ok(id), // already linked (to the same id)
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A logged write of `key`: applies `actions` (paths under the value, already rebased)
+    /// under `cond` together with the log entry `cid`, exactly once across executions.
+    /// With `cond`, a false condition is logged too ([`Entry::CondWrite`]`(false)`), and
+    /// counts toward the row's fullness.
+    pub async fn write(
+        &self,
+        key: &str,
+        cid: &str,
+        entry: Entry,
+        actions: &[UpdateAction],
+        cond: Option<&Condition>,
+    ) -> Result<WriteResult, StoreError> {
+        // Faithful to the paper: the entry may be in any row, so look at all of them first.
+        let rows = self.rows(key).await?;
+        for r in &rows {
+            if let Some(e) = r.entry(cid) {
+                return e
+                    .map(WriteResult::Logged)
+                    .map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")));
+            }
+        }
+        let mut row = match rows.last() {
+            Some(r) => r.id().to_owned(),
+            None => self.create_head(key).await?,
+        };
+        let entry_path = Path::attr(LOGS).key(cid);
+        let room = Condition::not_exists(entry_path.clone())
+            .and(Condition::lt(LOG_COUNT, self.capacity as i64));
+        let applied_entry = match entry {
+            Entry::CondWrite(_) => Entry::CondWrite(true),
+            e => e,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let condition = match cond {
+                Some(c) => room.clone().and(c.clone()),
+                None => room.clone(),
+            };
+            let req = Update::new(self.table, Self::key(key, &row))
+                .actions(actions.iter().cloned())
+                .action(UpdateAction::Set(
+                    entry_path.clone(),
+                    applied_entry.code().into(),
+                ))
+                .action(UpdateAction::add(LOG_COUNT, 1))
+                .condition(condition)
+                .return_item_on_failure();
+            let current = match self.store.update(req).await {
+                Ok(_) => return Ok(WriteResult::Fresh(applied_entry)),
+                Err(StoreError::ConditionFailed { item, .. }) => item,
+                Err(e) => return Err(e),
+            };
+            let Some(current) = current.map(|b| Row(*b)) else {
+                // The row vanished (collected): start again from the current tail.
+                row = match self.tail(key).await? {
+                    Some(t) => t.id().to_owned(),
+                    None => self.create_head(key).await?,
+                };
+                continue;
+            };
+            if let Some(e) = current.entry(cid) {
+                return e
+                    .map(WriteResult::Logged)
+                    .map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")));
+            }
+            if current.entries() >= self.capacity {
+                row = self.append(key, &current).await?;
+                continue;
+            }
+            if cond.is_none() {
+                continue; // raced with a concurrent change of the row; try again
+            }
+            // The user's condition is false: log that outcome, without applying anything.
+            let req = Update::new(self.table, Self::key(key, &row))
+                .action(UpdateAction::Set(
+                    entry_path.clone(),
+                    Entry::CondWrite(false).code().into(),
+                ))
+                .action(UpdateAction::add(LOG_COUNT, 1))
+                .condition(room.clone());
+            match self.store.update(req).await {
+                Ok(_) => return Ok(WriteResult::Fresh(Entry::CondWrite(false))),
+                Err(e) if e.is_condition_failed() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable {
+            message: format!(
+                "DAAL write of `{key}` in `{}` did not settle after {MAX_ATTEMPTS} attempts",
+                self.table
+            ),
+        })
+    }
+}

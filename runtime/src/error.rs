@@ -1,0 +1,123 @@
+//! Errors of the protocol layer ([`crate::ctx::Ctx`] operations, instances, the platform).
+
+use crate::store::StoreError;
+
+/// What went wrong while running a function instance or one of its logged operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BeldiError {
+    /// The store failed; the operation may be retried (the instance re-run).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A replay reached a logged step with a different operation or target than the one
+    /// logged: the function body is not deterministic.
+    #[error(
+        "non-determinism in instance `{instance}` at step {step}: the log has {logged}, the replay asked for {requested}"
+    )]
+    NonDeterminism {
+        /// The instance.
+        instance: String,
+        /// The step.
+        step: u64,
+        /// The logged operation and target.
+        logged: String,
+        /// The operation and target the replay asked for.
+        requested: String,
+    },
+    /// A name (function, table) is not valid.
+    #[error("invalid {what} `{name}`: {message}")]
+    InvalidName {
+        /// What kind of name.
+        what: &'static str,
+        /// The offending name.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// A function used a table it did not declare.
+    #[error("function `{function}` has no table `{table}` (declared: {declared})")]
+    UnknownTable {
+        /// The function.
+        function: String,
+        /// The table it asked for.
+        table: String,
+        /// The tables it declared.
+        declared: String,
+    },
+    /// No function of that name is registered.
+    #[error("no function named `{0}` is registered")]
+    UnknownFunction(String),
+    /// A value could not be converted to or from its stored form.
+    #[error("cannot serialize {what}: {message}")]
+    Serialization {
+        /// What was being converted.
+        what: String,
+        /// The serde error.
+        message: String,
+    },
+    /// The instance id was reused with a different input.
+    #[error("instance `{instance}` of `{function}` already exists with a different input")]
+    InputMismatch {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+    },
+    /// The instance crashed (injected, or it timed out) before finishing; re-running it
+    /// with the same instance id finishes it exactly once.
+    #[error("instance `{instance}` of `{function}` crashed: {reason}")]
+    Crashed {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+        /// Why.
+        reason: String,
+    },
+    /// A logged operation failed; the function body sees this, and the platform reports the
+    /// original error when the body returns.
+    #[error("step {step} failed: {message}")]
+    StepFailed {
+        /// The step.
+        step: u64,
+        /// The original error.
+        message: String,
+    },
+    /// A stored record does not have the expected shape.
+    #[error("corrupt {what}: {message}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl BeldiError {
+    /// Whether re-running the instance may succeed (crashes and transient store errors).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BeldiError::Crashed { .. } => true,
+            BeldiError::Store(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// A ready-made error type for function bodies: any [`BeldiError`] converts into it (so `?`
+/// works on logged operations), and it is stored as a plain message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);
+
+impl From<BeldiError> for UserError {
+    fn from(e: BeldiError) -> Self {
+        UserError(e.to_string())
+    }
+}
+
+impl From<&str> for UserError {
+    fn from(s: &str) -> Self {
+        UserError(s.to_owned())
+    }
+}

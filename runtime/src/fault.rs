@@ -1,0 +1,123 @@
+//! Fault injection for instances: crash before or after a chosen logged step, before the
+//! result is recorded, or at random with a seed. A crash drops the running body at once
+//! (its in-memory state is lost, as when a Lambda dies); everything already acknowledged by
+//! the store stays. Store-level faults (throttling, lost responses) are in [`crate::faults`].
+
+/// Where an instance crashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CrashPoint {
+    /// When the logged operation with this step starts, before it touches the store.
+    Before(u64),
+    /// After the logged operation with this step is durable, before its result is returned.
+    After(u64),
+    /// After the body returned, before its result is recorded in the intent.
+    BeforeDone,
+}
+
+impl std::fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CrashPoint::Before(s) => write!(f, "before step {s}"),
+            CrashPoint::After(s) => write!(f, "after step {s}"),
+            CrashPoint::BeforeDone => write!(f, "before the result is recorded"),
+        }
+    }
+}
+
+/// Which crashes to inject into one execution of an instance.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultPlan {
+    /// Crash at exactly this point.
+    pub crash_at: Option<CrashPoint>,
+    /// Crash at each point with this probability, decided by a hash of the seed, the
+    /// instance, the attempt and the point (so concurrent instances stay reproducible).
+    pub random: Option<RandomCrashes>,
+}
+
+/// Random crashes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RandomCrashes {
+    /// The seed.
+    pub seed: u64,
+    /// Probability of a crash at each point, 0–1.
+    pub probability: f64,
+}
+
+impl FaultPlan {
+    /// No faults.
+    pub fn none() -> FaultPlan {
+        FaultPlan::default()
+    }
+    /// Crash at `point`.
+    pub fn crash_at(point: CrashPoint) -> FaultPlan {
+        FaultPlan {
+            crash_at: Some(point),
+            random: None,
+        }
+    }
+    /// Crash at random.
+    pub fn random(seed: u64, probability: f64) -> FaultPlan {
+        FaultPlan {
+            crash_at: None,
+            random: Some(RandomCrashes { seed, probability }),
+        }
+    }
+
+    /// Whether execution `attempt` of `instance` crashes at `point`.
+    pub fn crashes(&self, instance: &str, attempt: u32, point: CrashPoint) -> bool {
+        if self.crash_at == Some(point) {
+            return true;
+        }
+        let Some(r) = self.random else { return false };
+        if r.probability <= 0.0 {
+            return false;
+        }
+        let (kind, step) = match point {
+            CrashPoint::Before(s) => (1u64, s),
+            CrashPoint::After(s) => (2, s),
+            CrashPoint::BeforeDone => (3, 0),
+        };
+        let mut h = fnv(r.seed, instance.as_bytes());
+        h = fnv(h, &attempt.to_le_bytes());
+        h = fnv(h, &kind.to_le_bytes());
+        h = fnv(h, &step.to_le_bytes());
+        // splitmix64 finalizer for a uniform value.
+        h ^= h >> 30;
+        h = h.wrapping_mul(0xbf58476d1ce4e5b9);
+        h ^= h >> 27;
+        h = h.wrapping_mul(0x94d049bb133111eb);
+        h ^= h >> 31;
+        (h >> 11) as f64 / (1u64 << 53) as f64 <= r.probability
+    }
+}
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    if h == 0 {
+        h = 0xcbf29ce484222325;
+    }
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_crashes_are_reproducible_and_near_the_rate() {
+        let plan = FaultPlan::random(7, 0.25);
+        let hits = (0..4000)
+            .filter(|s| plan.crashes("inst", 0, CrashPoint::Before(*s)))
+            .count();
+        assert!((800..1200).contains(&hits), "{hits}");
+        let again = (0..4000)
+            .filter(|s| plan.crashes("inst", 0, CrashPoint::Before(*s)))
+            .count();
+        assert_eq!(hits, again);
+        assert!(FaultPlan::crash_at(CrashPoint::After(3)).crashes("i", 0, CrashPoint::After(3)));
+        assert!(!FaultPlan::none().crashes("i", 0, CrashPoint::After(3)));
+    }
+}

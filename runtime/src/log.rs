@@ -1,0 +1,81 @@
+//! The read/scan log of an SSF: one item per `(instance, step)` in the SSF's log table,
+//! recording the operation's kind, its target and its result. The first execution to log a
+//! step wins; every later execution gets the logged record back (one round trip either way:
+//! a put-if-absent that returns the existing item when it fails).
+
+use crate::store::{AttrValue, Item, Put, Store, StoreError};
+use crate::tables::{INSTANCE, STEP};
+
+const KIND: &str = "K";
+const TARGET: &str = "T";
+const VALUE: &str = "V";
+
+/// The sort key of a step.
+pub fn step_key(step: u64) -> String {
+    format!("{step:010}")
+}
+
+/// One logged step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRecord {
+    /// The operation kind (`read`, `scan`, …).
+    pub kind: String,
+    /// The operation's target (`table/key`, `table`).
+    pub target: String,
+    /// The logged result, if any.
+    pub value: Option<AttrValue>,
+}
+
+impl LogRecord {
+    fn from_item(item: &Item) -> LogRecord {
+        let s = |a: &str| {
+            item.get(a)
+                .and_then(AttrValue::as_s)
+                .unwrap_or("")
+                .to_owned()
+        };
+        LogRecord {
+            kind: s(KIND),
+            target: s(TARGET),
+            value: item.get(VALUE).cloned(),
+        }
+    }
+    /// `kind of target`, for messages.
+    pub fn describe(&self) -> String {
+        format!("{} of `{}`", self.kind, self.target)
+    }
+}
+
+/// Logs `record` at `(instance, step)` unless the step is logged already; returns the
+/// record that is in the log afterwards (ours, or the earlier one).
+pub async fn record(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+    step: u64,
+    record: LogRecord,
+) -> Result<LogRecord, StoreError> {
+    let mut item = Item::new();
+    item.insert(INSTANCE.into(), instance.into());
+    item.insert(STEP.into(), step_key(step).into());
+    item.insert(KIND.into(), record.kind.clone().into());
+    item.insert(TARGET.into(), record.target.clone().into());
+    if let Some(v) = &record.value {
+        item.insert(VALUE.into(), v.clone());
+    }
+    match store
+        .put(
+            Put::new(table, item)
+                .if_absent(INSTANCE)
+                .return_item_on_failure(),
+        )
+        .await
+    {
+        Ok(_) => Ok(record),
+        Err(StoreError::ConditionFailed {
+            item: Some(existing),
+            ..
+        }) => Ok(LogRecord::from_item(&existing)),
+        Err(e) => Err(e),
+    }
+}

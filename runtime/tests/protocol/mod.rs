@@ -1,0 +1,927 @@
+//! The protocol suite: written once, instantiated for every backend with
+//! [`protocol_suite!`]. Crash-point exploration, exactly-once counters under random crashes
+//! and duplicates, DAAL growth and races, replay divergence, bad input and round trips.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use beldi_runtime::counting::CountingStore;
+use beldi_runtime::daal::{Daal, Row, row_id};
+use beldi_runtime::explorer::{self, current_value};
+use beldi_runtime::fault::{CrashPoint, FaultPlan};
+use beldi_runtime::platform::{Runtime, RuntimeConfig};
+use beldi_runtime::store::*;
+use beldi_runtime::{BeldiError, Ctx, UserError};
+use serde::{Deserialize, Serialize};
+
+/// Where fresh stores come from.
+pub enum Backend {
+    /// A new embedded store in a new temporary directory each time.
+    Embedded(Mutex<Vec<tempfile::TempDir>>),
+    /// One shared store, a new table namespace each time.
+    Shared {
+        store: Arc<dyn Store>,
+        prefix: String,
+        counter: AtomicUsize,
+    },
+}
+
+impl Backend {
+    pub fn embedded() -> Backend {
+        Backend::Embedded(Mutex::new(Vec::new()))
+    }
+    /// A fresh, empty store and the namespace to use in it.
+    pub fn fresh(&self) -> (Arc<dyn Store>, String) {
+        match self {
+            Backend::Embedded(dirs) => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let store = beldi_runtime::embedded::EmbeddedStore::open_with(
+                    dir.path(),
+                    beldi_runtime::embedded::EmbeddedOptions {
+                        durability: beldi_runtime::embedded::Durability::ProcessCrash,
+                        ..Default::default()
+                    },
+                )
+                .expect("open embedded store");
+                dirs.lock().unwrap().push(dir);
+                (Arc::new(store), String::new())
+            }
+            Backend::Shared {
+                store,
+                prefix,
+                counter,
+            } => {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                (store.clone(), format!("{prefix}{n}_"))
+            }
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Embedded(_) => "embedded",
+            Backend::Shared { .. } => "dynamodb",
+        }
+    }
+}
+
+/// Instantiates every protocol test for a backend. `$backend` is an async fn taking the test
+/// name and returning `Option<Backend>` (`None`: backend unavailable outside CI).
+#[macro_export]
+macro_rules! protocol_suite {
+    ($backend:path) => {
+        $crate::protocol_suite!(@tests $backend;
+            explorer_finds_no_violation_in_a_mixed_workflow,
+            explorer_handles_concurrent_steps,
+            counter_of_200_instances_with_crashes_and_duplicates_ends_at_200,
+            daal_chain_grows_and_concurrent_appenders_race,
+            replay_divergence_is_a_non_determinism_error,
+            bad_input_fails_clearly_without_partial_state,
+            done_instances_return_the_stored_result,
+            round_trips_per_logged_operation,
+            a_timeout_is_a_crash_and_the_rerun_finishes);
+    };
+    (@tests $backend:path; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let Some(b) = $backend(stringify!($name)).await else { return };
+            protocol::$name(&b).await;
+        }
+    )*};
+}
+
+fn runtime(b: &Backend, capacity: u64) -> Runtime {
+    let (store, ns) = b.fresh();
+    Runtime::with_config(
+        store,
+        RuntimeConfig {
+            namespace: ns,
+            row_capacity: capacity,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Writes an initial value straight into the DAAL (as a logged write of a seeding id).
+async fn seed(rt: &Runtime, function: &str, table: &str, key: &str, v: AttrValue) {
+    let t = rt.tables(function).unwrap().data(table).unwrap();
+    Daal::new(&**rt.store(), &t, rt.config().row_capacity)
+        .write(
+            key,
+            &format!("seed#{}", rand_id()),
+            beldi_runtime::daal::Entry::Write,
+            &[UpdateAction::set("V", v)],
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+fn rand_id() -> u64 {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::SeqCst) as u64
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct MixedOut {
+    x: Option<i64>,
+    took_c: bool,
+    took_d: bool,
+    keys: Vec<String>,
+    y: Option<i64>,
+}
+
+async fn mixed(ctx: Ctx, _input: ()) -> Result<MixedOut, UserError> {
+    let x: Option<i64> = ctx.read_as("a", "x").await?;
+    ctx.write_as("a", "y", &(x.unwrap_or(0) + 1)).await?;
+    for _ in 0..3 {
+        ctx.update("a", "count", vec![UpdateAction::add(Path::root(), 1)])
+            .await?;
+    }
+    let took_c = ctx
+        .cond_write(
+            "b",
+            "c",
+            vec![UpdateAction::set(Path::root(), "taken")],
+            Condition::not_exists(Path::root()).or(Condition::eq(Path::root(), "free")),
+        )
+        .await?;
+    let took_d = ctx
+        .cond_write(
+            "b",
+            "d",
+            vec![UpdateAction::set(Path::root(), "taken")],
+            Condition::eq(Path::root(), "free"),
+        )
+        .await?;
+    let keys = ctx.scan("a").await?.into_iter().map(|(k, _)| k).collect();
+    ctx.delete("a", "z").await?;
+    let y: Option<i64> = ctx.read_as("a", "y").await?;
+    Ok(MixedOut {
+        x,
+        took_c,
+        took_d,
+        keys,
+        y,
+    })
+}
+
+pub async fn explorer_finds_no_violation_in_a_mixed_workflow(b: &Backend) {
+    let report = explorer::explore(
+        "mixed",
+        &(),
+        async || {
+            // Row capacity 2: the three increments of `count` fill rows and append new ones.
+            let rt = runtime(b, 2);
+            rt.register("mixed", &["a", "b"], mixed)?;
+            rt.provision().await?;
+            seed(&rt, "mixed", "a", "x", 10.into()).await;
+            seed(&rt, "mixed", "a", "count", 0.into()).await;
+            seed(&rt, "mixed", "a", "z", "doomed".into()).await;
+            seed(&rt, "mixed", "b", "c", "free".into()).await;
+            seed(&rt, "mixed", "b", "d", "held".into()).await;
+            Ok(rt)
+        },
+        async |rt: &Runtime| {
+            let get = async |t: &str, k: &str| {
+                current_value(rt, "mixed", t, k)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            let want: [(&str, &str, Option<AttrValue>); 6] = [
+                ("a", "y", Some(11.into())),
+                ("a", "count", Some(3.into())),
+                ("a", "z", None),
+                ("b", "c", Some("taken".into())),
+                ("b", "d", Some("held".into())),
+                ("a", "x", Some(10.into())),
+            ];
+            for (t, k, v) in want {
+                let got = get(t, k).await?;
+                if got != v {
+                    return Err(format!("{t}/{k} is {got:?}, expected {v:?}"));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    println!(
+        "[{}] mixed workflow: {} steps, {} crash points explored, {} executions, {} violations",
+        b.name(),
+        report.steps,
+        report.crash_points,
+        report.executions,
+        report.failures.len()
+    );
+    assert_eq!(report.steps, 10);
+    assert_eq!(report.crash_points, 21);
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+}
+
+async fn concurrent(ctx: Ctx, _input: ()) -> Result<(Option<i64>, Option<i64>), UserError> {
+    // Two reads and two writes awaited together: the steps are taken when the operations
+    // are called, so they are the same on every execution whatever order they finish in.
+    let (a, b) = tokio::join!(ctx.read_as::<i64>("t", "a"), ctx.read_as::<i64>("t", "b"));
+    let (a, b) = (a?, b?);
+    let (w1, w2) = tokio::join!(
+        ctx.write_as("t", "a", &(b.unwrap_or(0) + 100)),
+        ctx.write_as("t", "b", &(a.unwrap_or(0) + 100)),
+    );
+    w1?;
+    w2?;
+    Ok((a, b))
+}
+
+pub async fn explorer_handles_concurrent_steps(b: &Backend) {
+    let report = explorer::explore(
+        "concurrent",
+        &(),
+        async || {
+            let rt = runtime(b, 4);
+            rt.register("concurrent", &["t"], concurrent)?;
+            rt.provision().await?;
+            seed(&rt, "concurrent", "t", "a", 1.into()).await;
+            seed(&rt, "concurrent", "t", "b", 2.into()).await;
+            Ok(rt)
+        },
+        async |rt: &Runtime| {
+            let a = current_value(rt, "concurrent", "t", "a")
+                .await
+                .map_err(|e| e.to_string())?;
+            let b = current_value(rt, "concurrent", "t", "b")
+                .await
+                .map_err(|e| e.to_string())?;
+            if (a.clone(), b.clone()) == (Some(102.into()), Some(101.into())) {
+                Ok(())
+            } else {
+                Err(format!("a={a:?} b={b:?}"))
+            }
+        },
+    )
+    .await
+    .unwrap();
+    println!(
+        "[{}] concurrent steps: {} steps, {} crash points, {} violations",
+        b.name(),
+        report.steps,
+        report.crash_points,
+        report.failures.len()
+    );
+    assert_eq!(report.steps, 4);
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+}
+
+async fn incr(ctx: Ctx, _input: ()) -> Result<i64, UserError> {
+    ctx.update("c", "counter", vec![UpdateAction::add(Path::root(), 1)])
+        .await?;
+    Ok(ctx.read_as::<i64>("c", "counter").await?.unwrap_or(0))
+}
+
+pub async fn counter_of_200_instances_with_crashes_and_duplicates_ends_at_200(b: &Backend) {
+    let rt = runtime(b, 8);
+    rt.register("incr", &["c"], incr).unwrap();
+    rt.provision().await.unwrap();
+    let crashes = Arc::new(AtomicUsize::new(0));
+    let duplicates = Arc::new(AtomicUsize::new(0));
+    let sem = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let (rt, crashes, duplicates, sem) =
+            (rt.clone(), crashes.clone(), duplicates.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await.unwrap();
+            let id = format!("incr-{i}");
+            let run = async |attempt_base: u32| {
+                for attempt in attempt_base.. {
+                    match rt
+                        .execute(
+                            "incr",
+                            &id,
+                            AttrValue::Null,
+                            FaultPlan::random(42, 0.2),
+                            attempt,
+                        )
+                        .await
+                    {
+                        Ok(e) => return e.result,
+                        Err(BeldiError::Crashed { .. }) => {
+                            crashes.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => panic!("instance {id}: {e}"),
+                    }
+                }
+                unreachable!()
+            };
+            if i % 4 == 0 {
+                // A duplicate execution of the same instance, concurrently.
+                duplicates.fetch_add(1, Ordering::SeqCst);
+                let (r1, r2) = tokio::join!(run(0), run(1000));
+                assert_eq!(r1, r2, "duplicates of {id} disagree");
+            } else {
+                run(0).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let v = current_value(&rt, "incr", "c", "counter").await.unwrap();
+    let t = rt.tables("incr").unwrap().data("c").unwrap();
+    let rows = Daal::new(&**rt.store(), &t, 8)
+        .rows("counter")
+        .await
+        .unwrap();
+    let entries: usize = rows
+        .iter()
+        .map(|r| {
+            r.0.get("L")
+                .and_then(AttrValue::as_m)
+                .map_or(0, |m| m.len())
+        })
+        .sum();
+    println!(
+        "[{}] counter: 200 instances, {} injected crashes, {} duplicated instances, {} DAAL rows, value {:?}",
+        b.name(),
+        crashes.load(Ordering::SeqCst),
+        duplicates.load(Ordering::SeqCst),
+        rows.len(),
+        v
+    );
+    assert_eq!(v, Some(200.into()));
+    assert_eq!(entries, 200, "every increment logged exactly once");
+    assert!(
+        crashes.load(Ordering::SeqCst) > 20,
+        "random crashes were injected"
+    );
+}
+
+pub async fn daal_chain_grows_and_concurrent_appenders_race(b: &Backend) {
+    let (store, ns) = b.fresh();
+    let table = format!("{ns}daal_growth");
+    store.create_table(&Daal::spec(&table)).await.unwrap();
+    let daal = Daal::new(&*store, &table, 4);
+    // Sequential: 30 writes with capacity 4 make a chain of 8 rows; reads see the latest.
+    for i in 0..30 {
+        daal.write(
+            "seq",
+            &format!("i#{i}"),
+            beldi_runtime::daal::Entry::Write,
+            &[UpdateAction::set("V", i)],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            daal.tail("seq").await.unwrap().unwrap().value(),
+            Some(&i.into())
+        );
+    }
+    let rows = daal.rows("seq").await.unwrap();
+    assert_eq!(rows.len(), 8);
+    check_chain(&rows, 4);
+    // Replaying every write changes nothing.
+    for i in 0..30 {
+        let r = daal
+            .write(
+                "seq",
+                &format!("i#{i}"),
+                beldi_runtime::daal::Entry::Write,
+                &[UpdateAction::set("V", -1)],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(r, beldi_runtime::daal::WriteResult::Logged(_)));
+    }
+    assert_eq!(
+        daal.tail("seq").await.unwrap().unwrap().value(),
+        Some(&29.into())
+    );
+    // Concurrent: 8 writers × 25 increments race to append rows.
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (store, table) = (store.clone(), table.clone());
+        tasks.push(tokio::spawn(async move {
+            let daal = Daal::new(&*store, &table, 4);
+            for i in 0..25 {
+                daal.write(
+                    "hot",
+                    &format!("w{w}#{i}"),
+                    beldi_runtime::daal::Entry::Write,
+                    &[UpdateAction::add("V", 1)],
+                    None,
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // And every write once more, concurrently: all already logged.
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (store, table) = (store.clone(), table.clone());
+        tasks.push(tokio::spawn(async move {
+            let daal = Daal::new(&*store, &table, 4);
+            for i in 0..25 {
+                daal.write(
+                    "hot",
+                    &format!("w{w}#{i}"),
+                    beldi_runtime::daal::Entry::Write,
+                    &[UpdateAction::add("V", 1)],
+                    None,
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rows = daal.rows("hot").await.unwrap();
+    check_chain(&rows, 4);
+    assert_eq!(rows.len(), 50, "200 entries in rows of 4");
+    assert_eq!(
+        daal.tail("hot").await.unwrap().unwrap().value(),
+        Some(&200.into()),
+        "no write applied twice or lost"
+    );
+    println!(
+        "[{}] DAAL: 30 sequential writes → 8 rows; 8×25 racing writes → {} rows, value 200",
+        b.name(),
+        rows.len()
+    );
+}
+
+/// Rows are numbered in order, every non-tail row is full and links to its successor, and
+/// every entry appears once.
+fn check_chain(rows: &[Row], cap: u64) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.id(), row_id(i as u64));
+        if i + 1 < rows.len() {
+            assert_eq!(r.entries(), cap, "row {i} is full");
+            assert_eq!(
+                r.next(),
+                Some(row_id(i as u64 + 1).as_str()),
+                "row {i} links to its successor"
+            );
+        } else {
+            assert!(r.entries() <= cap);
+            assert_eq!(r.next(), None, "the tail has no successor");
+        }
+        for k in r.0.get("L").and_then(AttrValue::as_m).unwrap().keys() {
+            assert!(seen.insert(k.clone()), "entry {k} appears twice");
+        }
+    }
+}
+
+pub async fn replay_divergence_is_a_non_determinism_error(b: &Backend) {
+    let rt = runtime(b, 16);
+    let switch = Arc::new(AtomicBool::new(false));
+    let s = switch.clone();
+    rt.register("flaky", &["t"], move |ctx: Ctx, _: ()| {
+        let flipped = s.load(Ordering::SeqCst);
+        async move {
+            let key = if flipped { "other" } else { "one" };
+            let v = ctx.read("t", key).await?;
+            Ok::<_, UserError>(v.is_some())
+        }
+    })
+    .unwrap();
+    let s = switch.clone();
+    rt.register("flaky_write", &["t"], move |ctx: Ctx, _: ()| {
+        let flipped = s.load(Ordering::SeqCst);
+        async move {
+            if flipped {
+                ctx.write("t", "w", 1.into()).await?;
+            } else {
+                ctx.cond_write(
+                    "t",
+                    "w",
+                    vec![UpdateAction::set(Path::root(), 2)],
+                    Condition::not_exists(Path::root()),
+                )
+                .await?;
+            }
+            Ok::<_, UserError>(())
+        }
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    for f in ["flaky", "flaky_write"] {
+        let e = rt
+            .execute(
+                f,
+                "i1",
+                AttrValue::Null,
+                FaultPlan::crash_at(CrashPoint::After(0)),
+                0,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
+    }
+    switch.store(true, Ordering::SeqCst);
+    let e = rt
+        .execute("flaky", "i1", AttrValue::Null, FaultPlan::none(), 1)
+        .await
+        .unwrap_err();
+    match &e {
+        BeldiError::NonDeterminism {
+            step,
+            logged,
+            requested,
+            ..
+        } => {
+            assert_eq!(*step, 0);
+            assert!(logged.contains("read of `t/one`"), "{logged}");
+            assert!(requested.contains("read of `t/other`"), "{requested}");
+        }
+        other => panic!("expected NonDeterminism, got {other}"),
+    }
+    let e = rt
+        .execute("flaky_write", "i1", AttrValue::Null, FaultPlan::none(), 1)
+        .await
+        .unwrap_err();
+    match &e {
+        BeldiError::NonDeterminism {
+            step,
+            logged,
+            requested,
+            ..
+        } => {
+            assert_eq!(*step, 0);
+            assert!(logged.contains("cond_write of `t/w`"), "{logged}");
+            assert!(requested.contains("write of `t/w`"), "{requested}");
+        }
+        other => panic!("expected NonDeterminism, got {other}"),
+    }
+    assert_eq!(
+        current_value(&rt, "flaky_write", "t", "w").await.unwrap(),
+        Some(2.into()),
+        "the divergent write was not applied"
+    );
+    // A read at a step where a write to the same key was logged is caught too.
+    let s = switch.clone();
+    rt.register("read_vs_write", &["t"], move |ctx: Ctx, _: ()| {
+        let flipped = s.load(Ordering::SeqCst);
+        async move {
+            if flipped {
+                ctx.read("t", "q").await?;
+            } else {
+                ctx.write("t", "q", 5.into()).await?;
+            }
+            Ok::<_, UserError>(())
+        }
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    switch.store(false, Ordering::SeqCst);
+    rt.execute(
+        "read_vs_write",
+        "i2",
+        AttrValue::Null,
+        FaultPlan::crash_at(CrashPoint::After(0)),
+        0,
+    )
+    .await
+    .unwrap_err();
+    switch.store(true, Ordering::SeqCst);
+    let e = rt
+        .execute("read_vs_write", "i2", AttrValue::Null, FaultPlan::none(), 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::NonDeterminism { logged, .. } if logged.contains("write of `t/q`")),
+        "{e}"
+    );
+}
+
+pub async fn bad_input_fails_clearly_without_partial_state(b: &Backend) {
+    let rt = runtime(b, 16);
+    rt.register("uses_unknown", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.write("nope", "k", 1.into()).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register("too_big", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.write("t", "k", AttrValue::B(vec![0; 401 * 1024]))
+            .await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register(
+        "echo",
+        &["t"],
+        |_ctx: Ctx, m: std::collections::HashMap<String, i64>| async move {
+            Ok::<_, UserError>(m.len())
+        },
+    )
+    .unwrap();
+    rt.provision().await.unwrap();
+    let e = rt
+        .execute("uses_unknown", "u1", AttrValue::Null, FaultPlan::none(), 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::UnknownTable { function, table, .. } if function == "uses_unknown" && table == "nope"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("declared: t"), "{e}");
+    let e = rt
+        .execute("too_big", "u2", AttrValue::Null, FaultPlan::none(), 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::Store(StoreError::ItemTooLarge { .. })),
+        "{e}"
+    );
+    let store = rt.store();
+    for f in ["uses_unknown", "too_big"] {
+        let tables = rt.tables(f).unwrap();
+        assert!(
+            store
+                .scan_all(&tables.data("t").unwrap())
+                .await
+                .unwrap()
+                .is_empty()
+                || f == "too_big" && {
+                    // The head row may exist, but no value and no entry.
+                    let rows = store.scan_all(&tables.data("t").unwrap()).await.unwrap();
+                    rows.iter()
+                        .all(|r| !r.contains_key("V") && r["LN"] == 0.into())
+                },
+            "{f}: no data written"
+        );
+        assert!(
+            store.scan_all(&tables.log()).await.unwrap().is_empty(),
+            "{f}: nothing logged"
+        );
+    }
+    // Non-serializable input: rejected before anything is written.
+    let mut bad = std::collections::HashMap::new();
+    bad.insert((1, 2), 3);
+    let e = rt
+        .invoke::<_, usize, UserError>("echo", "u3", &bad)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::Serialization { what, .. } if what.contains("input of `echo`")),
+        "{e}"
+    );
+    assert!(
+        store
+            .scan_all(&rt.tables("echo").unwrap().intent())
+            .await
+            .unwrap()
+            .is_empty(),
+        "no intent for a rejected input"
+    );
+    // Input of the wrong shape for the function: a clear error naming the function.
+    let e = rt
+        .invoke::<_, usize, UserError>("echo", "u4", &"not a map")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::Serialization { what, .. } if what.contains("input of `echo`")),
+        "{e}"
+    );
+    // Bad names.
+    let e = rt
+        .invoke::<_, usize, UserError>("echo", "a#b", &())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::InvalidName { name, .. } if name == "a#b"),
+        "{e}"
+    );
+    let e = rt
+        .register("bad.name", &["t"], |_c: Ctx, _: ()| async move {
+            Ok::<_, UserError>(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::InvalidName { name, .. } if name == "bad.name"),
+        "{e}"
+    );
+    let e = rt
+        .invoke::<_, (), UserError>("missing", "x", &())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::UnknownFunction(n) if n == "missing"),
+        "{e}"
+    );
+}
+
+pub async fn done_instances_return_the_stored_result(b: &Backend) {
+    let rt = runtime(b, 16);
+    rt.register("once", &["t"], |ctx: Ctx, by: i64| async move {
+        ctx.update("t", "n", vec![UpdateAction::add(Path::root(), by)])
+            .await?;
+        if by < 0 {
+            return Err(UserError("negative".into()));
+        }
+        Ok(ctx.read_as::<i64>("t", "n").await?.unwrap_or(0))
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    assert_eq!(
+        rt.invoke::<_, i64, UserError>("once", "r1", &5)
+            .await
+            .unwrap(),
+        Ok(5)
+    );
+    assert_eq!(
+        rt.invoke::<_, i64, UserError>("once", "r1", &5)
+            .await
+            .unwrap(),
+        Ok(5)
+    );
+    let exec = rt
+        .execute("once", "r1", 5.into(), FaultPlan::none(), 0)
+        .await
+        .unwrap();
+    assert!(!exec.ran, "a done instance does not run again");
+    // A user error is a result: stored and returned again, the write not repeated.
+    assert_eq!(
+        rt.invoke::<_, i64, UserError>("once", "r2", &-1)
+            .await
+            .unwrap(),
+        Err(UserError("negative".into()))
+    );
+    assert_eq!(
+        rt.invoke::<_, i64, UserError>("once", "r2", &-1)
+            .await
+            .unwrap(),
+        Err(UserError("negative".into()))
+    );
+    assert_eq!(
+        current_value(&rt, "once", "t", "n").await.unwrap(),
+        Some(4.into())
+    );
+    let e = rt
+        .invoke::<_, i64, UserError>("once", "r1", &6)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BeldiError::InputMismatch { .. }), "{e}");
+}
+
+/// Round trips of one logged operation, first execution and replay (intent writes excluded).
+pub async fn round_trips_per_logged_operation(b: &Backend) {
+    let (inner, ns) = b.fresh();
+    let counting = Arc::new(CountingStore::new(inner));
+    let rt = Runtime::with_config(
+        counting.clone(),
+        RuntimeConfig {
+            namespace: ns,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    rt.register("op_read", &["t"], |ctx: Ctx, _: ()| async move {
+        Ok::<_, UserError>(ctx.read("t", "k").await?.is_some())
+    })
+    .unwrap();
+    rt.register("op_write", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.write("t", "k", 1.into()).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register("op_cond_true", &["t"], |ctx: Ctx, _: ()| async move {
+        Ok::<_, UserError>(
+            ctx.cond_write(
+                "t",
+                "k",
+                vec![UpdateAction::set(Path::root(), 2)],
+                Condition::exists(Path::root()),
+            )
+            .await?,
+        )
+    })
+    .unwrap();
+    rt.register("op_cond_false", &["t"], |ctx: Ctx, _: ()| async move {
+        Ok::<_, UserError>(
+            ctx.cond_write(
+                "t",
+                "k",
+                vec![UpdateAction::set(Path::root(), 3)],
+                Condition::eq(Path::root(), 99),
+            )
+            .await?,
+        )
+    })
+    .unwrap();
+    rt.register("op_scan", &["t"], |ctx: Ctx, _: ()| async move {
+        Ok::<_, UserError>(ctx.scan("t").await?.len())
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    for f in [
+        "op_read",
+        "op_write",
+        "op_cond_true",
+        "op_cond_false",
+        "op_scan",
+    ] {
+        seed(&rt, f, "t", "k", 0.into()).await;
+    }
+    println!(
+        "\n[{}] round trips per logged operation (intent put and finish excluded: 2 per instance)",
+        b.name()
+    );
+    println!("| operation           | first execution | replay | prototype (first) |");
+    println!("|---------------------|----------------:|-------:|------------------:|");
+    let mut measured = Vec::new();
+    for (f, proto) in [
+        ("op_read", "3"),
+        ("op_write", "2"),
+        ("op_cond_true", "2"),
+        ("op_cond_false", "3"),
+        ("op_scan", "1 + 1 per page"),
+    ] {
+        counting.reset();
+        let e = rt
+            .execute(
+                f,
+                "m1",
+                AttrValue::Null,
+                FaultPlan::crash_at(CrashPoint::BeforeDone),
+                0,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BeldiError::Crashed { .. }));
+        let first = counting.counts().total_data() - 1; // minus the intent put
+        counting.reset();
+        rt.execute(f, "m1", AttrValue::Null, FaultPlan::none(), 1)
+            .await
+            .unwrap();
+        let replay = counting.counts().total_data() - 2; // minus intent put and finish
+        println!("| {f:<19} | {first:>15} | {replay:>6} | {proto:>17} |");
+        measured.push((f, first, replay));
+    }
+    assert_eq!(
+        measured,
+        vec![
+            ("op_read", 2, 2),
+            ("op_write", 2, 1),
+            ("op_cond_true", 2, 1),
+            ("op_cond_false", 3, 1),
+            ("op_scan", 2, 2)
+        ]
+    );
+}
+
+pub async fn a_timeout_is_a_crash_and_the_rerun_finishes(b: &Backend) {
+    let (store, ns) = b.fresh();
+    let rt = Runtime::with_config(
+        store,
+        RuntimeConfig {
+            namespace: ns,
+            timeout: std::time::Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let slow = Arc::new(AtomicBool::new(true));
+    let s = slow.clone();
+    rt.register("slow", &["t"], move |ctx: Ctx, _: ()| {
+        let slow = s.load(Ordering::SeqCst);
+        async move {
+            ctx.update("t", "n", vec![UpdateAction::add(Path::root(), 1)])
+                .await?;
+            if slow {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+            Ok::<_, UserError>(ctx.read_as::<i64>("t", "n").await?)
+        }
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let e = rt
+        .execute("slow", "t1", AttrValue::Null, FaultPlan::none(), 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::Crashed { reason, .. } if reason.contains("timed out")),
+        "{e}"
+    );
+    assert!(e.is_retryable());
+    slow.store(false, Ordering::SeqCst);
+    assert_eq!(
+        rt.invoke::<_, Option<i64>, UserError>("slow", "t1", &())
+            .await
+            .unwrap(),
+        Ok(Some(1)),
+        "the increment applied once"
+    );
+}
