@@ -5,11 +5,44 @@
 //! and serializable transactions across functions, on AWS Lambda + DynamoDB or locally on an
 //! embedded store with no server.
 //!
-//! This release provides the foundation every protocol stands on: the [`store::Store`]
-//! abstraction (DynamoDB's data model and operations, with typed conditions and update
-//! actions), its two backends — [`embedded::EmbeddedStore`] (default, durable on local disk)
-//! and `dynamodb::DynamoDbStore` (feature `dynamodb`) — and the [`counting`] and [`faults`]
-//! wrappers.
+//! What is here so far:
+//!
+//! - the protocol core: functions registered on a [`Runtime`] (the local platform) receive a
+//!   [`Ctx`] whose `read`, `write`, `update`, `cond_write`, `scan` and `delete` are logged and
+//!   exactly-once across crashes and duplicate executions (linked DAAL, read log, intents);
+//! - the [`explorer`], which crashes a workflow at every step boundary and checks your
+//!   invariants, and [`fault`] injection for your own tests;
+//! - the [`store::Store`] abstraction (DynamoDB's data model and operations, with typed
+//!   conditions and update actions), its two backends — [`embedded::EmbeddedStore`]
+//!   (default, durable on local disk) and `dynamodb::DynamoDbStore` (feature `dynamodb`) —
+//!   and the [`counting`] and [`faults`] wrappers.
+//!
+//! An exactly-once function:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use beldi::prelude::*;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let rt = Runtime::new(Arc::new(EmbeddedStore::open(dir.path())?));
+//! rt.register("deposit", &["accounts"], |ctx: Ctx, (who, amount): (String, i64)| async move {
+//!     ctx.update("accounts", &who, vec![UpdateAction::add(Path::root(), amount)]).await?;
+//!     Ok::<_, UserError>(ctx.read_as::<i64>("accounts", &who).await?.unwrap_or(0))
+//! })?;
+//! rt.provision().await?;
+//! // The request crashes after its write is durable...
+//! let input = beldi::value::to_attr(&("alice", 30), "input")?;
+//! let crash = FaultPlan::crash_at(CrashPoint::After(0));
+//! assert!(rt.execute("deposit", "req-7", input.clone(), crash, 0).await.is_err());
+//! // ...and its re-execution finishes it without depositing twice.
+//! let balance = rt.invoke::<_, i64, UserError>("deposit", "req-7", &("alice", 30)).await?;
+//! assert_eq!(balance, Ok(30));
+//! # Ok::<(), BeldiError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! The store underneath:
 //!
 //! ```
 //! use beldi::prelude::*;
@@ -39,7 +72,10 @@
 
 #![warn(missing_docs)]
 
-pub use beldi_runtime::{counting, embedded, faults, store};
+pub use beldi_runtime::{
+    BeldiError, Ctx, Runtime, UserError, counting, ctx, daal, embedded, error, explorer, fault,
+    faults, intent, log, platform, store, tables, value,
+};
 
 #[cfg(feature = "dynamodb")]
 pub use beldi_runtime::dynamodb;
@@ -47,11 +83,14 @@ pub use beldi_runtime::dynamodb;
 /// The names most programs need.
 pub mod prelude {
     pub use crate::embedded::{Durability, EmbeddedOptions, EmbeddedStore};
+    pub use crate::fault::{CrashPoint, FaultPlan};
+    pub use crate::platform::{Runtime, RuntimeConfig};
     pub use crate::store::{
         AttrValue, CancellationReason, Condition, ConditionCheck, Delete, Item, Key, KeyValue,
         Number, Path, Put, Query, ReturnValues, Scan, Store, StoreError, StoreExt, TableSpec,
         TransactOp, TransactWrite, Update, UpdateAction,
     };
+    pub use crate::{BeldiError, Ctx, UserError};
 }
 
 /// Paths used by the code the macros generate. Not a public API.

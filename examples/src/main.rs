@@ -1,30 +1,35 @@
 //! The project's main job.
 //!
-//! Until the paper's applications land, it runs one real workload: `counter`, in which many
-//! concurrent clients increment shared counters with compare-and-set conditional writes on
-//! the store, then checks the invariant (each counter equals the number of successful
-//! compare-and-sets on it) and prints round trips per operation.
+//! Until the paper's applications land, it runs one real workflow: `counter`, in which many
+//! client requests each run an instance of an exactly-once function that increments a shared
+//! counter and reads it back. Instances crash at random logged-step boundaries (seeded) and
+//! some run as concurrent duplicates; every crashed instance is re-executed with the same
+//! instance id until it finishes. At the end it checks the invariants — the counter equals
+//! the number of requests, every increment is logged exactly once, duplicates agreed — and
+//! prints crashes, throughput and store round trips per request.
 //!
 //! ```text
 //! cargo run --release -p beldi-examples -- counter
-//! cargo run --release -p beldi-examples -- counter --tasks 32 --durability process-crash
+//! cargo run --release -p beldi-examples -- counter --requests 2000 --crash-rate 0.3
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use beldi::counting::CountingStore;
+use beldi::daal::Daal;
 use beldi::prelude::*;
-use beldi::store::OpKind;
+use beldi::store::{AttrValue, OpKind};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
     name = "beldi-examples",
     version,
-    about = "Beldi for Rust: workloads and invariant checks"
+    about = "Beldi for Rust: workflows, crash injection and invariant checks"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -33,7 +38,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Job {
-    /// Concurrent compare-and-set increments of shared counters, with an invariant check.
+    /// Exactly-once increments of a shared counter under random crashes and duplicates.
     Counter(CounterArgs),
 }
 
@@ -55,15 +60,24 @@ enum Backend {
 
 #[derive(clap::Args)]
 struct CounterArgs {
-    /// Concurrent clients.
+    /// Client requests (one function instance each).
+    #[arg(long, default_value_t = 1000)]
+    requests: u32,
+    /// Requests in flight at once.
     #[arg(long, default_value_t = 16)]
-    tasks: usize,
-    /// Increments each client attempts.
-    #[arg(long, default_value_t = 200)]
-    increments: usize,
-    /// Number of shared counters the clients spread over.
-    #[arg(long, default_value_t = 4)]
-    counters: usize,
+    concurrency: usize,
+    /// Probability of a crash at each step boundary of an execution (0–1).
+    #[arg(long, default_value_t = 0.2)]
+    crash_rate: f64,
+    /// Fraction of requests that also run as a concurrent duplicate (0–1).
+    #[arg(long, default_value_t = 0.25)]
+    duplicate_rate: f64,
+    /// Seed of the crash injection.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// DAAL row capacity (log entries per row).
+    #[arg(long, default_value_t = 1000)]
+    row_capacity: u64,
     /// Storage backend.
     #[arg(long, value_enum, default_value_t = Backend::Embedded)]
     backend: Backend,
@@ -75,7 +89,7 @@ struct CounterArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Durability of the embedded store.
-    #[arg(long, value_enum, default_value_t = DurabilityArg::Fsync)]
+    #[arg(long, value_enum, default_value_t = DurabilityArg::ProcessCrash)]
     durability: DurabilityArg,
 }
 
@@ -139,128 +153,226 @@ async fn open_store(args: &CounterArgs) -> Result<(Arc<dyn Store>, Option<PathBu
     }
 }
 
-async fn counter(args: CounterArgs) -> Result<bool, String> {
-    if args.tasks == 0 || args.counters == 0 {
+fn check_args(args: &CounterArgs) -> Result<(), String> {
+    if args.requests == 0 || args.concurrency == 0 || args.row_capacity == 0 {
         return Err(format!(
-            "--tasks ({}) and --counters ({}) must be at least 1",
-            args.tasks, args.counters
+            "--requests ({}), --concurrency ({}) and --row-capacity ({}) must be at least 1",
+            args.requests, args.concurrency, args.row_capacity
         ));
     }
+    for (name, v) in [
+        ("--crash-rate", args.crash_rate),
+        ("--duplicate-rate", args.duplicate_rate),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{name} must be between 0 and 1, got {v}"));
+        }
+    }
+    if args.crash_rate >= 0.95 {
+        return Err(format!(
+            "--crash-rate {} would almost never let a request finish; use less than 0.95",
+            args.crash_rate
+        ));
+    }
+    Ok(())
+}
+
+/// The function every request runs: increment, then read the counter back.
+async fn increment(ctx: Ctx, _input: ()) -> Result<i64, UserError> {
+    ctx.update(
+        "counters",
+        "total",
+        vec![UpdateAction::add(Path::root(), 1)],
+    )
+    .await?;
+    Ok(ctx.read_as::<i64>("counters", "total").await?.unwrap_or(0))
+}
+
+struct Stats {
+    executions: AtomicU64,
+    crashes: AtomicU64,
+    duplicates: AtomicU64,
+    disagreements: AtomicU64,
+}
+
+async fn counter(args: CounterArgs) -> Result<bool, String> {
+    check_args(&args)?;
     let (store, temp_dir) = open_store(&args).await?;
     let store = Arc::new(CountingStore::new(store));
-    let table = format!("counters_{}", std::process::id());
-    store
-        .create_table(&TableSpec::new(&table, "id"))
-        .await
+    let namespace = format!("job{}_", std::process::id());
+    let config = RuntimeConfig {
+        namespace,
+        row_capacity: args.row_capacity,
+        ..Default::default()
+    };
+    let rt = Runtime::with_config(store.clone(), config).map_err(|e| e.to_string())?;
+    rt.register("increment", &["counters"], increment)
         .map_err(|e| e.to_string())?;
-    for c in 0..args.counters {
-        let mut item = Item::new();
-        item.insert("id".into(), format!("c{c}").into());
-        item.insert("n".into(), 0.into());
-        store
-            .put(Put::new(&table, item))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    rt.provision().await.map_err(|e| e.to_string())?;
     store.reset();
+
+    let stats = Arc::new(Stats {
+        executions: AtomicU64::new(0),
+        crashes: AtomicU64::new(0),
+        duplicates: AtomicU64::new(0),
+        disagreements: AtomicU64::new(0),
+    });
+    let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
     let started = Instant::now();
     let mut handles = Vec::new();
-    for t in 0..args.tasks {
-        let (store, table, increments, counters) =
-            (store.clone(), table.clone(), args.increments, args.counters);
+    for i in 0..args.requests {
+        let (rt, stats, sem) = (rt.clone(), stats.clone(), sem.clone());
+        let plan = FaultPlan::random(args.seed, args.crash_rate);
+        // Which requests get a duplicate is decided from the seed too.
+        let duplicate = FaultPlan::random(args.seed ^ 0x5eed, args.duplicate_rate).crashes(
+            &format!("req-{i}"),
+            0,
+            CrashPoint::BeforeDone,
+        );
         handles.push(tokio::spawn(async move {
-            let mut won = vec![0u64; counters];
-            let mut lost = 0u64;
-            for i in 0..increments {
-                let c = (t + i) % counters;
-                let key = Key::new(format!("c{c}"));
-                let cur = store
-                    .get(&table, &key)
-                    .await?
-                    .and_then(|i| i["n"].as_i64())
-                    .unwrap_or(0);
-                let req = Update::new(&table, key)
-                    .action(UpdateAction::set("n", cur + 1))
-                    .condition(Condition::eq("n", cur));
-                match store.update(req).await {
-                    Ok(_) => won[c] += 1,
-                    Err(e) if e.is_condition_failed() => lost += 1,
-                    Err(e) => return Err(e),
+            let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
+            let id = format!("req-{i}");
+            let run = async |first_attempt: u32| -> Result<AttrValue, String> {
+                for attempt in first_attempt..first_attempt + 10_000 {
+                    stats.executions.fetch_add(1, Ordering::Relaxed);
+                    match rt
+                        .execute("increment", &id, AttrValue::Null, plan.clone(), attempt)
+                        .await
+                    {
+                        Ok(e) => return Ok(e.result),
+                        Err(BeldiError::Crashed { .. }) => {
+                            stats.crashes.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => return Err(format!("request {id}: {e}")),
+                    }
                 }
+                Err(format!("request {id} did not finish in 10,000 attempts"))
+            };
+            let t0 = Instant::now();
+            if duplicate {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                let (a, b) = tokio::join!(run(0), run(1_000_000));
+                if a? != b? {
+                    stats.disagreements.fetch_add(1, Ordering::Relaxed);
+                }
+            } else {
+                run(0).await?;
             }
-            Ok::<_, StoreError>((won, lost))
+            Ok::<Duration, String>(t0.elapsed())
         }));
     }
-    let mut won = vec![0u64; args.counters];
-    let mut lost = 0;
+    let mut latencies = Vec::with_capacity(handles.len());
     for h in handles {
-        let (w, l) = h
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        won.iter_mut().zip(w).for_each(|(a, b)| *a += b);
-        lost += l;
+        latencies.push(h.await.map_err(|e| e.to_string())??);
     }
     let elapsed = started.elapsed();
     let rtt = store.counts();
-    let mut violations = Vec::new();
-    for (c, expected) in won.iter().enumerate() {
-        let n = store
-            .get(&table, &Key::new(format!("c{c}")))
-            .await
-            .map_err(|e| e.to_string())?
-            .and_then(|i| i["n"].as_i64())
-            .unwrap_or(-1);
-        if n as u64 != *expected {
-            violations.push(format!(
-                "counter c{c} is {n}, but {expected} compare-and-sets succeeded"
-            ));
+
+    // Invariants, read straight from the store.
+    let table = rt
+        .tables("increment")
+        .map_err(|e| e.to_string())?
+        .data("counters")
+        .map_err(|e| e.to_string())?;
+    let daal = Daal::new(&*store, &table, args.row_capacity);
+    let rows = daal.rows("total").await.map_err(|e| e.to_string())?;
+    let value = rows
+        .last()
+        .and_then(|r| r.value())
+        .and_then(AttrValue::as_i64)
+        .unwrap_or(0);
+    let entries: usize = rows
+        .iter()
+        .filter_map(|r| r.0.get("L").and_then(AttrValue::as_m))
+        .map(|m| m.len())
+        .sum();
+    let requests = args.requests as i64;
+    let checks = [
+        (
+            "counter = requests",
+            value == requests,
+            format!("counter is {value}, {requests} requests"),
+        ),
+        (
+            "each increment logged once",
+            entries as i64 == requests,
+            format!("{entries} log entries for {requests} increments"),
+        ),
+        (
+            "duplicates agreed",
+            stats.disagreements.load(Ordering::Relaxed) == 0,
+            format!(
+                "{} disagreements",
+                stats.disagreements.load(Ordering::Relaxed)
+            ),
+        ),
+    ];
+
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
+    };
+    println!(
+        "\ncounter job on the {} store: {} requests, {} in flight, crash rate {}, duplicate rate {}, seed {}\n",
+        store.backend_name(),
+        args.requests,
+        args.concurrency,
+        args.crash_rate,
+        args.duplicate_rate,
+        args.seed
+    );
+    let row = |name: &str, value: String| println!("| {name:<38} | {value:>18} |");
+    row("metric", "value".to_string());
+    println!("|{}|{}|", "-".repeat(40), "-".repeat(20));
+    row("requests", args.requests.to_string());
+    row(
+        "executions",
+        stats.executions.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        "crashes injected and recovered",
+        stats.crashes.load(Ordering::Relaxed).to_string(),
+    );
+    row(
+        "requests run as duplicates",
+        stats.duplicates.load(Ordering::Relaxed).to_string(),
+    );
+    row("elapsed", format!("{:.2} s", elapsed.as_secs_f64()));
+    row(
+        "requests/s",
+        format!("{:.0}", args.requests as f64 / elapsed.as_secs_f64()),
+    );
+    row(
+        "latency p50 / p90 / p99 (ms)",
+        format!("{:.1} / {:.1} / {:.1}", pct(0.5), pct(0.9), pct(0.99)),
+    );
+    row("DAAL rows of the counter", rows.len().to_string());
+    for k in OpKind::ALL
+        .iter()
+        .filter(|k| **k != OpKind::Admin && rtt.get(**k) > 0)
+    {
+        row(
+            &format!("round trips: {}", k.name()),
+            rtt.get(*k).to_string(),
+        );
+    }
+    row(
+        "round trips per request",
+        format!("{:.2}", rtt.total_data() as f64 / args.requests as f64),
+    );
+    let mut ok = true;
+    for (name, pass, detail) in &checks {
+        row(
+            &format!("invariant: {name}"),
+            (if *pass { "PASS" } else { "FAIL" }).to_string(),
+        );
+        if !pass {
+            ok = false;
+            println!("  violation: {detail}");
         }
     }
-    let attempts = (args.tasks * args.increments) as u64;
-    let successes: u64 = won.iter().sum();
-    println!(
-        "\ncounter job on the {} store ({} tasks × {} increments over {} counters)\n",
-        store.backend_name(),
-        args.tasks,
-        args.increments,
-        args.counters
-    );
-    println!("| metric                         | value      |");
-    println!("|--------------------------------|------------|");
-    println!("| attempts                       | {attempts:>10} |");
-    println!("| successful compare-and-sets    | {successes:>10} |");
-    println!("| lost races (condition failed)  | {lost:>10} |");
-    println!(
-        "| elapsed                        | {:>8.2} s |",
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "| attempts/s                     | {:>10.0} |",
-        attempts as f64 / elapsed.as_secs_f64()
-    );
-    for k in [OpKind::Get, OpKind::Update] {
-        println!("| round trips: {:<17} | {:>10} |", k.name(), rtt.get(k));
-    }
-    println!(
-        "| round trips per attempt        | {:>10.2} |",
-        rtt.total_data() as f64 / attempts as f64
-    );
-    let verdict = if violations.is_empty() {
-        "PASS"
-    } else {
-        "FAIL"
-    };
-    println!("| invariant: counter = successes | {verdict:>10} |");
-    for v in &violations {
-        println!("  violation: {v}");
-    }
-    store
-        .delete_table(&table)
-        .await
-        .map_err(|e| e.to_string())?;
     if let Some(d) = temp_dir {
         let _ = std::fs::remove_dir_all(d);
     }
-    Ok(violations.is_empty())
+    Ok(ok)
 }

@@ -1,19 +1,19 @@
-//! The main job runs end to end and reports its invariant.
+//! The main job runs end to end and reports its invariants.
 
 use std::process::Command;
 
 #[test]
-fn counter_job_passes_its_invariant_and_keeps_its_data_dir() {
+fn counter_job_passes_its_invariants_under_crashes_and_keeps_its_data_dir() {
     let dir = std::env::temp_dir().join(format!("beldi-main-job-test-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))
         .args([
             "counter",
-            "--tasks",
-            "8",
-            "--increments",
-            "25",
-            "--durability",
-            "process-crash",
+            "--requests",
+            "120",
+            "--crash-rate",
+            "0.3",
+            "--row-capacity",
+            "16",
             "--data-dir",
         ])
         .arg(&dir)
@@ -25,15 +25,24 @@ fn counter_job_passes_its_invariant_and_keeps_its_data_dir() {
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        stdout.contains("| invariant: counter = successes |       PASS |"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("|                            200 |")
-            || stdout.contains("| attempts                       |        200 |"),
-        "{stdout}"
-    );
+    for line in [
+        "invariant: counter = requests",
+        "invariant: each increment logged once",
+        "invariant: duplicates agreed",
+    ] {
+        let row = stdout
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no `{line}` row in\n{stdout}"));
+        assert!(row.contains("PASS"), "{row}");
+    }
+    let crashes: u64 = stdout
+        .lines()
+        .find(|l| l.contains("crashes injected and recovered"))
+        .and_then(|l| l.split('|').nth(2))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(crashes > 0, "crashes were injected: {stdout}");
     assert!(
         dir.join("beldi.sqlite3").exists(),
         "--data-dir keeps the store"
@@ -43,11 +52,20 @@ fn counter_job_passes_its_invariant_and_keeps_its_data_dir() {
 
 #[test]
 fn bad_arguments_get_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))
-        .args(["counter", "--tasks", "0"])
+    let bin = env!("CARGO_BIN_EXE_beldi-examples");
+    let out = Command::new(bin)
+        .args(["counter", "--requests", "0"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--tasks (0)"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--requests (0)"));
+    let out = Command::new(bin)
+        .args(["counter", "--crash-rate", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--crash-rate must be between 0 and 1, got 1.5")
+    );
 }
