@@ -15,6 +15,7 @@
 //! execution as failed: it is not recorded as done, whatever the body returns, so an error
 //! the body turned into its own error type is never stored as the instance's result.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use crate::daal::{Daal, Entry, VALUE, WriteResult};
 use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
 use crate::log::{self, LogRecord};
+use crate::platform::{Runtime, decode_result};
 use crate::store::{AttrValue, Condition, Path, Store, UpdateAction};
 use crate::tables::SsfTables;
 use crate::value::{from_attr, to_attr};
@@ -38,10 +40,12 @@ pub struct Ctx {
 }
 
 pub(crate) struct CtxInner {
+    pub(crate) rt: Runtime,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) tables: SsfTables,
     pub(crate) instance: String,
     pub(crate) row_capacity: u64,
+    ops: Mutex<BTreeMap<u64, &'static str>>,
     pub(crate) plan: FaultPlan,
     pub(crate) attempt: u32,
     pub(crate) crash: Arc<Notify>,
@@ -59,20 +63,21 @@ fn target(table: &str, key: &str) -> String {
 
 impl Ctx {
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        rt: Runtime,
         tables: SsfTables,
         instance: String,
-        row_capacity: u64,
         plan: FaultPlan,
         attempt: u32,
         crash: Arc<Notify>,
     ) -> Ctx {
         Ctx {
             inner: Arc::new(CtxInner {
-                store,
+                store: rt.store().clone(),
+                row_capacity: rt.config().row_capacity,
+                rt,
                 tables,
                 instance,
-                row_capacity,
+                ops: Mutex::new(BTreeMap::new()),
                 plan,
                 attempt,
                 crash,
@@ -100,6 +105,25 @@ impl Ctx {
 
     fn alloc(&self) -> u64 {
         self.inner.next_step.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn note(&self, step: u64, kind: &'static str) {
+        self.inner
+            .ops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(step, kind);
+    }
+
+    /// The operations this execution ran: step and kind, in step order.
+    pub(crate) fn ops(&self) -> Vec<(u64, &'static str)> {
+        self.inner
+            .ops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(s, k)| (*s, *k))
+            .collect()
     }
 
     fn cid(&self, step: u64) -> String {
@@ -209,6 +233,7 @@ impl Ctx {
         table: String,
         key: String,
     ) -> Result<Option<AttrValue>, BeldiError> {
+        self.note(step, "read");
         let t = self.inner.tables.data(&table)?;
         let want = target(&table, &key);
         let store = &*self.inner.store;
@@ -357,6 +382,7 @@ impl Ctx {
         actions: Vec<UpdateAction>,
         cond: Option<Condition>,
     ) -> Result<bool, BeldiError> {
+        self.note(step, entry.kind());
         let t = self.inner.tables.data(&table)?;
         if key.is_empty() {
             return Err(
@@ -402,6 +428,7 @@ impl Ctx {
         step: u64,
         table: String,
     ) -> Result<Vec<(String, AttrValue)>, BeldiError> {
+        self.note(step, "scan");
         let t = self.inner.tables.data(&table)?;
         let store = &*self.inner.store;
         let values = Daal::new(store, &t, self.inner.row_capacity)
@@ -444,5 +471,148 @@ impl Ctx {
             }
         }
         Ok(out)
+    }
+
+    /// Invokes function `function` synchronously and returns its result: `Ok` with its
+    /// output or `Err` with the error it returned (user errors are results: logged, and
+    /// returned again on replay). The callee's instance id is derived from this instance and
+    /// step, so a re-execution re-drives the same callee instance, which returns its stored
+    /// result if it finished. A crash of the callee fails this operation (and so, normally,
+    /// this instance) with [`BeldiError::Crashed`].
+    pub fn call<I, O, E>(
+        &self,
+        function: &str,
+        input: &I,
+    ) -> impl Future<Output = Result<Result<O, E>, BeldiError>> + Send + 'static
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let step = self.alloc();
+        let (this, function) = (self.clone(), function.to_owned());
+        let input = to_attr(input, &format!("input of `{function}`"));
+        async move {
+            let result = this
+                .step(step, async {
+                    let input = input?;
+                    this.call_at(step, &function, input).await
+                })
+                .await?;
+            decode_result(&function, &result)
+        }
+    }
+
+    /// The instance id of the callee of `step`: a UUID derived from this function, instance
+    /// and step, so every execution of this instance names the same callee instance.
+    pub fn callee_id(&self, step: u64) -> String {
+        crate::invoke::callee_id(self.function(), &self.inner.instance, step)
+    }
+
+    async fn call_at(
+        &self,
+        step: u64,
+        function: &str,
+        input: AttrValue,
+    ) -> Result<AttrValue, BeldiError> {
+        self.note(step, "call");
+        self.inner.rt.function_exists(function)?;
+        let callee = self.callee_id(step);
+        let log_table = self.inner.tables.log();
+        let store = &*self.inner.store;
+        let rec = crate::invoke::call_record("call", function, &callee);
+        let got = log::record(store, &log_table, &self.inner.instance, step, rec).await?;
+        self.check_log(step, &got, "call", function)?;
+        if let Some(r) = crate::invoke::logged_result(&got) {
+            return Ok(r);
+        }
+        let caller = crate::intent::CallerRef {
+            function: self.function().to_owned(),
+            instance: self.inner.instance.clone(),
+            step,
+            is_async: false,
+        };
+        let exec = self
+            .inner
+            .rt
+            .run(
+                function,
+                &callee,
+                input,
+                Some(caller),
+                self.inner.plan.clone(),
+                self.inner.attempt,
+            )
+            .await?;
+        self.maybe_crash(CrashPoint::Inside(step)).await;
+        Ok(
+            log::set_call_result(store, &log_table, &self.inner.instance, step, &exec.result)
+                .await?,
+        )
+    }
+
+    /// Starts function `function` asynchronously and returns the callee's instance id once
+    /// its intent is durable; does not wait for it to run. Exactly once: a re-execution
+    /// starts the same callee instance, which exists already. If the callee's run is lost,
+    /// its intent collector re-runs it.
+    pub fn spawn<I>(
+        &self,
+        function: &str,
+        input: &I,
+    ) -> impl Future<Output = Result<String, BeldiError>> + Send + 'static
+    where
+        I: Serialize + ?Sized,
+    {
+        let step = self.alloc();
+        let (this, function) = (self.clone(), function.to_owned());
+        let input = to_attr(input, &format!("input of `{function}`"));
+        async move {
+            this.step(step, async {
+                let input = input?;
+                this.spawn_at(step, &function, input).await
+            })
+            .await
+        }
+    }
+
+    async fn spawn_at(
+        &self,
+        step: u64,
+        function: &str,
+        input: AttrValue,
+    ) -> Result<String, BeldiError> {
+        self.note(step, "spawn");
+        self.inner.rt.function_exists(function)?;
+        let callee = self.callee_id(step);
+        let store = &*self.inner.store;
+        let rec = crate::invoke::call_record("spawn", function, &callee);
+        let got = log::record(
+            store,
+            &self.inner.tables.log(),
+            &self.inner.instance,
+            step,
+            rec,
+        )
+        .await?;
+        self.check_log(step, &got, "spawn", function)?;
+        self.maybe_crash(CrashPoint::Inside(step)).await;
+        let caller = crate::intent::CallerRef {
+            function: self.function().to_owned(),
+            instance: self.inner.instance.clone(),
+            step,
+            is_async: true,
+        };
+        self.inner
+            .rt
+            .start(
+                function,
+                &callee,
+                input,
+                Some(caller),
+                self.inner.plan.clone(),
+                self.inner.attempt,
+            )
+            .await?;
+        Ok(callee)
     }
 }

@@ -10,6 +10,10 @@ pub enum CrashPoint {
     Before(u64),
     /// After the logged operation with this step is durable, before its result is returned.
     After(u64),
+    /// Inside the operation with this step, between its durable parts: for a sync call,
+    /// after the callee returned and before the caller logs the result; for an async call,
+    /// after the call is logged and before the callee's intent is created.
+    Inside(u64),
     /// After the body returned, before its result is recorded in the intent.
     BeforeDone,
 }
@@ -19,16 +23,19 @@ impl std::fmt::Display for CrashPoint {
         match self {
             CrashPoint::Before(s) => write!(f, "before step {s}"),
             CrashPoint::After(s) => write!(f, "after step {s}"),
+            CrashPoint::Inside(s) => write!(f, "inside step {s}"),
             CrashPoint::BeforeDone => write!(f, "before the result is recorded"),
         }
     }
 }
 
-/// Which crashes to inject into one execution of an instance.
+/// Which crashes to inject into one execution of an instance. The plan travels with every
+/// invocation the instance makes, so it also reaches callees.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FaultPlan {
-    /// Crash at exactly this point.
-    pub crash_at: Option<CrashPoint>,
+    /// Crash at exactly this point: of the instance with this id, or (`None`) of every
+    /// instance the plan reaches.
+    pub crash_at: Option<(Option<String>, CrashPoint)>,
     /// Crash at each point with this probability, decided by a hash of the seed, the
     /// instance, the attempt and the point (so concurrent instances stay reproducible).
     pub random: Option<RandomCrashes>,
@@ -48,10 +55,17 @@ impl FaultPlan {
     pub fn none() -> FaultPlan {
         FaultPlan::default()
     }
-    /// Crash at `point`.
+    /// Crash at `point`, in every instance the plan reaches.
     pub fn crash_at(point: CrashPoint) -> FaultPlan {
         FaultPlan {
-            crash_at: Some(point),
+            crash_at: Some((None, point)),
+            random: None,
+        }
+    }
+    /// Crash at `point` of instance `instance` only.
+    pub fn crash_instance(instance: impl Into<String>, point: CrashPoint) -> FaultPlan {
+        FaultPlan {
+            crash_at: Some((Some(instance.into()), point)),
             random: None,
         }
     }
@@ -65,7 +79,10 @@ impl FaultPlan {
 
     /// Whether execution `attempt` of `instance` crashes at `point`.
     pub fn crashes(&self, instance: &str, attempt: u32, point: CrashPoint) -> bool {
-        if self.crash_at == Some(point) {
+        if let Some((target, p)) = &self.crash_at
+            && *p == point
+            && target.as_deref().is_none_or(|t| t == instance)
+        {
             return true;
         }
         let Some(r) = self.random else { return false };
@@ -76,6 +93,7 @@ impl FaultPlan {
             CrashPoint::Before(s) => (1u64, s),
             CrashPoint::After(s) => (2, s),
             CrashPoint::BeforeDone => (3, 0),
+            CrashPoint::Inside(s) => (4, s),
         };
         let mut h = fnv(r.seed, instance.as_bytes());
         h = fnv(h, &attempt.to_le_bytes());

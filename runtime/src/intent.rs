@@ -1,11 +1,17 @@
 //! Intents: the durable record that an instance exists, kept in its SSF's own intent table
 //! (input, caller, async flag, start time; then the result and the done flag). A
 //! re-execution of a done instance returns the stored result without running the body.
+//!
+//! The start time `ST` is refreshed whenever an execution of the instance starts, so the
+//! intent collector restarts only instances whose last execution began more than T ago —
+//! never a live one on every pass (the prototype never refreshed it).
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::store::{
-    AttrValue, Condition, Item, Key, Put, ReturnValues, Store, StoreError, Update, UpdateAction,
+    AttrValue, Condition, Delete, Item, Key, Put, ReturnValues, Store, StoreError, StoreExt,
+    Update, UpdateAction,
 };
 use crate::tables::INSTANCE;
 
@@ -16,6 +22,7 @@ const START: &str = "ST";
 const DONE: &str = "D";
 const RESULT: &str = "R";
 const DONE_AT: &str = "DT";
+const RESTARTS: &str = "RS";
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -24,52 +31,103 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Who invoked an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerRef {
+    /// The calling function.
+    pub function: String,
+    /// The calling instance.
+    pub instance: String,
+    /// The caller's step that made the call.
+    pub step: u64,
+    /// Whether the call was asynchronous (the caller does not wait for the result).
+    pub is_async: bool,
+}
+
+impl CallerRef {
+    fn to_attr(&self) -> AttrValue {
+        let mut m = BTreeMap::new();
+        m.insert("f".to_owned(), AttrValue::S(self.function.clone()));
+        m.insert("i".to_owned(), AttrValue::S(self.instance.clone()));
+        m.insert("s".to_owned(), AttrValue::from(self.step as i64));
+        m.insert("a".to_owned(), AttrValue::Bool(self.is_async));
+        AttrValue::M(m)
+    }
+    fn from_attr(v: &AttrValue) -> Option<CallerRef> {
+        let m = v.as_m()?;
+        Some(CallerRef {
+            function: m.get("f")?.as_s()?.to_owned(),
+            instance: m.get("i")?.as_s()?.to_owned(),
+            step: m.get("s")?.as_i64()? as u64,
+            is_async: m.get("a")?.as_bool()?,
+        })
+    }
+}
+
 /// An instance's intent record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Intent {
+    /// The instance id.
+    pub instance: String,
     /// The instance's input.
     pub input: AttrValue,
     /// The caller (`None` for a root instance).
-    pub caller: Option<AttrValue>,
+    pub caller: Option<CallerRef>,
     /// Whether the instance was started asynchronously.
     pub is_async: bool,
-    /// Start time (ms since the epoch).
+    /// Start time of the latest execution (ms since the epoch).
     pub start_ms: i64,
     /// Whether it finished.
     pub done: bool,
+    /// When it finished (ms since the epoch).
+    pub done_ms: Option<i64>,
     /// Its stored result, once done.
     pub result: Option<AttrValue>,
+    /// How many times the intent collector restarted it.
+    pub restarts: u32,
 }
 
 impl Intent {
-    fn from_item(item: &Item) -> Intent {
+    /// Parses a stored intent item.
+    pub fn from_item(item: &Item) -> Intent {
         Intent {
+            instance: item
+                .get(INSTANCE)
+                .and_then(AttrValue::as_s)
+                .unwrap_or("")
+                .to_owned(),
             input: item.get(INPUT).cloned().unwrap_or(AttrValue::Null),
-            caller: item.get(CALLER).filter(|v| **v != AttrValue::Null).cloned(),
+            caller: item.get(CALLER).and_then(CallerRef::from_attr),
             is_async: item
                 .get(ASYNC)
                 .and_then(AttrValue::as_bool)
                 .unwrap_or(false),
             start_ms: item.get(START).and_then(AttrValue::as_i64).unwrap_or(0),
             done: item.get(DONE).and_then(AttrValue::as_bool).unwrap_or(false),
+            done_ms: item.get(DONE_AT).and_then(AttrValue::as_i64),
             result: item.get(RESULT).cloned(),
+            restarts: item.get(RESTARTS).and_then(AttrValue::as_i64).unwrap_or(0) as u32,
         }
     }
 }
 
-/// Creates the intent unless it exists; returns the intent as stored (one round trip).
+/// Creates the intent unless it exists; returns the intent as stored and whether this call
+/// created it (one round trip).
 pub async fn begin(
     store: &dyn Store,
     table: &str,
     instance: &str,
     input: &AttrValue,
-    caller: Option<AttrValue>,
+    caller: Option<&CallerRef>,
     is_async: bool,
-) -> Result<Intent, StoreError> {
+) -> Result<(Intent, bool), StoreError> {
     let mut item = Item::new();
     item.insert(INSTANCE.into(), instance.into());
     item.insert(INPUT.into(), input.clone());
-    item.insert(CALLER.into(), caller.clone().unwrap_or(AttrValue::Null));
+    item.insert(
+        CALLER.into(),
+        caller.map_or(AttrValue::Null, CallerRef::to_attr),
+    );
     item.insert(ASYNC.into(), is_async.into());
     item.insert(START.into(), now_ms().into());
     item.insert(DONE.into(), false.into());
@@ -81,11 +139,43 @@ pub async fn begin(
         )
         .await
     {
-        Ok(_) => Ok(Intent::from_item(&item)),
+        Ok(_) => Ok((Intent::from_item(&item), true)),
         Err(StoreError::ConditionFailed {
             item: Some(existing),
             ..
-        }) => Ok(Intent::from_item(&existing)),
+        }) => Ok((Intent::from_item(&existing), false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Marks the start of another execution of an unfinished instance (refreshes `ST`).
+pub async fn touch(store: &dyn Store, table: &str, instance: &str) -> Result<(), StoreError> {
+    let req = Update::new(table, Key::new(instance))
+        .action(UpdateAction::set(START, now_ms()))
+        .condition(Condition::eq(DONE, false));
+    match store.update(req).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_condition_failed() => Ok(()), // finished meanwhile
+        Err(e) => Err(e),
+    }
+}
+
+/// Claims a restart of an unfinished instance whose execution started at `seen_start`:
+/// refreshes `ST` and counts the restart, unless the instance finished or another execution
+/// started meanwhile. Returns whether this caller won the claim.
+pub async fn claim_restart(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+    seen_start: i64,
+) -> Result<bool, StoreError> {
+    let req = Update::new(table, Key::new(instance))
+        .action(UpdateAction::set(START, now_ms()))
+        .action(UpdateAction::add(RESTARTS, 1))
+        .condition(Condition::eq(DONE, false).and(Condition::eq(START, seen_start)));
+    match store.update(req).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_condition_failed() => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -113,6 +203,38 @@ pub async fn finish(
         }) => Ok(Intent::from_item(&existing)
             .result
             .unwrap_or_else(|| result.clone())),
+        Err(e) => Err(e),
+    }
+}
+
+/// One intent.
+pub async fn get(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+) -> Result<Option<Intent>, StoreError> {
+    Ok(store
+        .get(table, &Key::new(instance))
+        .await?
+        .map(|i| Intent::from_item(&i)))
+}
+
+/// Every intent of a table.
+pub async fn all(store: &dyn Store, table: &str) -> Result<Vec<Intent>, StoreError> {
+    Ok(store
+        .scan_all(table)
+        .await?
+        .iter()
+        .map(Intent::from_item)
+        .collect())
+}
+
+/// Deletes a done intent (the last step of collecting an instance).
+pub async fn delete_done(store: &dyn Store, table: &str, instance: &str) -> Result<(), StoreError> {
+    let req = Delete::new(table, Key::new(instance)).condition(Condition::eq(DONE, true));
+    match store.delete(req).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_condition_failed() => Ok(()), // already gone
         Err(e) => Err(e),
     }
 }

@@ -27,6 +27,7 @@ pub mod explorer;
 pub mod fault;
 pub mod faults;
 pub mod intent;
+pub mod invoke;
 pub mod log;
 pub mod platform;
 pub mod store;

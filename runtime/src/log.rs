@@ -79,3 +79,72 @@ pub async fn record(
         Err(e) => Err(e),
     }
 }
+
+/// The result attribute inside a call record's value.
+pub const CALL_RESULT: &str = "result";
+
+/// Adds `result` to the call record at `(instance, step)` unless one is there already;
+/// returns the result that is logged afterwards (one round trip).
+pub async fn set_call_result(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+    step: u64,
+    result: &AttrValue,
+) -> Result<AttrValue, StoreError> {
+    use crate::store::{Condition, Key, Path, Update, UpdateAction};
+    let path = Path::attr(VALUE).key(CALL_RESULT);
+    let req = Update::new(table, Key::with_sort(instance, step_key(step)))
+        .action(UpdateAction::Set(path.clone(), result.clone()))
+        .condition(Condition::exists(INSTANCE).and(Condition::NotExists(path)))
+        .return_item_on_failure();
+    match store.update(req).await {
+        Ok(_) => Ok(result.clone()),
+        Err(StoreError::ConditionFailed {
+            item: Some(existing),
+            ..
+        }) => {
+            let rec = LogRecord::from_item(&existing);
+            Ok(rec
+                .value
+                .as_ref()
+                .and_then(AttrValue::as_m)
+                .and_then(|m| m.get(CALL_RESULT))
+                .cloned()
+                .unwrap_or_else(|| result.clone()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The record at `(instance, step)`, if logged.
+pub async fn get(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+    step: u64,
+) -> Result<Option<LogRecord>, StoreError> {
+    use crate::store::Key;
+    Ok(store
+        .get(table, &Key::with_sort(instance, step_key(step)))
+        .await?
+        .map(|i| LogRecord::from_item(&i)))
+}
+
+/// Deletes every record of `instance`; returns how many.
+pub async fn delete_instance(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+) -> Result<usize, StoreError> {
+    use crate::store::{Delete, Key, Query, StoreExt};
+    let items = store.query_all(Query::new(table, instance)).await?;
+    for item in &items {
+        if let Some(step) = item.get(STEP).and_then(AttrValue::as_s) {
+            store
+                .delete(Delete::new(table, Key::with_sort(instance, step)))
+                .await?;
+        }
+    }
+    Ok(items.len())
+}

@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -40,7 +40,7 @@ use crate::ctx::{CID_SEPARATOR, Ctx};
 use crate::daal::DEFAULT_ROW_CAPACITY;
 use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
-use crate::intent;
+use crate::intent::{self, CallerRef};
 use crate::store::{AttrValue, Store};
 use crate::tables::{SsfTables, validate_namespace};
 use crate::value::{from_attr, to_attr};
@@ -100,6 +100,8 @@ struct Inner {
     store: Arc<dyn Store>,
     config: RuntimeConfig,
     functions: RwLock<HashMap<String, Arc<Function>>>,
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    trace: Mutex<Option<Vec<TracedExecution>>>,
 }
 
 /// Longest instance id. With the default row capacity of 1,000 entries, a DAAL row's log
@@ -149,6 +151,8 @@ impl Runtime {
                 store,
                 config,
                 functions: RwLock::new(HashMap::new()),
+                background: Mutex::new(Vec::new()),
+                trace: Mutex::new(None),
             }),
         })
     }
@@ -224,6 +228,10 @@ impl Runtime {
         Ok(())
     }
 
+    pub(crate) fn function_exists(&self, name: &str) -> Result<(), BeldiError> {
+        self.function(name).map(|_| ())
+    }
+
     fn function(&self, name: &str) -> Result<Arc<Function>, BeldiError> {
         self.inner
             .functions
@@ -257,6 +265,20 @@ impl Runtime {
         Ok(())
     }
 
+    /// The names of every registered function, sorted.
+    pub fn function_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .functions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Runs instance `instance` of `name` as a root (client) request and decodes its result.
     /// Running the same instance id again returns the stored result.
     pub async fn invoke<I, O, E>(
@@ -277,8 +299,8 @@ impl Runtime {
         decode_result(name, &exec.result)
     }
 
-    /// One execution of instance `instance` of `name` with `input`, under fault plan `plan`
-    /// (`attempt` numbers executions for random crashes).
+    /// One execution of root instance `instance` of `name` with `input`, under fault plan
+    /// `plan` (`attempt` numbers executions for random crashes).
     pub async fn execute(
         &self,
         name: &str,
@@ -287,11 +309,114 @@ impl Runtime {
         plan: FaultPlan,
         attempt: u32,
     ) -> Result<Execution, BeldiError> {
+        self.run(name, instance, input, None, plan, attempt).await
+    }
+
+    /// Starts instance `instance` of `name` asynchronously: creates its intent (exactly
+    /// once, by the callee's own runtime) and, if this call created it, runs it in the
+    /// background. Returns once the intent is durable; the intent collector is the backstop
+    /// if the background run is lost.
+    pub async fn start(
+        &self,
+        name: &str,
+        instance: &str,
+        input: AttrValue,
+        caller: Option<CallerRef>,
+        plan: FaultPlan,
+        attempt: u32,
+    ) -> Result<(), BeldiError> {
+        validate_instance(instance)?;
+        let f = self.function(name)?;
+        let (rec, created) = intent::begin(
+            &**self.store(),
+            &f.tables.intent(),
+            instance,
+            &input,
+            caller.as_ref(),
+            true,
+        )
+        .await?;
+        if rec.input != input {
+            return Err(BeldiError::InputMismatch {
+                function: name.to_owned(),
+                instance: instance.to_owned(),
+            });
+        }
+        if created {
+            let (rt, name, instance) = (self.clone(), name.to_owned(), instance.to_owned());
+            let handle = tokio::spawn(async move {
+                if let Err(e) = rt.run(&name, &instance, input, caller, plan, attempt).await {
+                    tracing::debug!("async instance {instance} of {name} did not finish: {e}");
+                }
+            });
+            self.inner
+                .background
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(handle);
+        }
+        Ok(())
+    }
+
+    /// Waits until every asynchronous execution started so far has ended (finished or
+    /// crashed).
+    pub async fn wait_background(&self) {
+        loop {
+            let handles: Vec<_> = std::mem::take(
+                &mut *self
+                    .inner
+                    .background
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            if handles.is_empty() {
+                return;
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+        }
+    }
+
+    /// Starts recording every finished execution (for the explorer).
+    pub fn start_trace(&self) {
+        *self.inner.trace.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    }
+
+    /// The executions recorded since [`Runtime::start_trace`].
+    pub fn take_trace(&self) -> Vec<TracedExecution> {
+        self.inner
+            .trace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default()
+    }
+
+    /// One execution of an instance, root or callee.
+    pub(crate) async fn run(
+        &self,
+        name: &str,
+        instance: &str,
+        input: AttrValue,
+        caller: Option<CallerRef>,
+        plan: FaultPlan,
+        attempt: u32,
+    ) -> Result<Execution, BeldiError> {
         validate_instance(instance)?;
         let f = self.function(name)?;
         let store = self.inner.store.clone();
         let intent_table = f.tables.intent();
-        let rec = intent::begin(&*store, &intent_table, instance, &input, None, false).await?;
+        let is_async = caller.as_ref().is_some_and(|c| c.is_async);
+        let (rec, created) = intent::begin(
+            &*store,
+            &intent_table,
+            instance,
+            &input,
+            caller.as_ref(),
+            is_async,
+        )
+        .await?;
         if rec.input != input {
             return Err(BeldiError::InputMismatch {
                 function: name.to_owned(),
@@ -309,12 +434,14 @@ impl Runtime {
                 ran: false,
             });
         }
+        if !created {
+            intent::touch(&*store, &intent_table, instance).await?;
+        }
         let crash = Arc::new(Notify::new());
         let ctx = Ctx::new(
-            store.clone(),
+            self.clone(),
             f.tables.clone(),
             instance.to_owned(),
-            self.inner.config.row_capacity,
             plan,
             attempt,
             crash.clone(),
@@ -324,22 +451,32 @@ impl Runtime {
             instance: instance.to_owned(),
             reason,
         };
-        let body = (f.handler)(ctx.clone(), input);
-        let run = async {
-            tokio::select! {
-                out = body => Some(out),
-                _ = crash.notified() => None,
-            }
-        };
-        let out = match tokio::time::timeout(f.timeout, run).await {
-            Err(_) => return Err(crashed(format!("timed out after {:?}", f.timeout))),
-            Ok(None) => {
-                let at = ctx
-                    .crashed_at()
-                    .map_or("a crash point".to_owned(), |p| p.to_string());
+        // The body runs in its own task, like a Lambda in its own sandbox: a panic or a
+        // crash loses its in-memory state and nothing else.
+        let mut body = tokio::spawn((f.handler)(ctx.clone(), input));
+        let out = tokio::select! {
+            joined = &mut body => match joined {
+                Ok(out) => out,
+                Err(e) if e.is_panic() => {
+                    let payload = e.into_panic();
+                    let msg = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a non-string panic".to_owned());
+                    return Err(crashed(format!("the body panicked: {msg}")));
+                }
+                Err(e) => return Err(crashed(format!("the body task failed: {e}"))),
+            },
+            _ = crash.notified() => {
+                body.abort();
+                let at = ctx.crashed_at().map_or("a crash point".to_owned(), |p| p.to_string());
                 return Err(crashed(format!("injected crash {at}")));
             }
-            Ok(Some(out)) => out,
+            _ = tokio::time::sleep(f.timeout) => {
+                body.abort();
+                return Err(crashed(format!("timed out after {:?}", f.timeout)));
+            }
         };
         if let Some(e) = ctx.take_failure() {
             return Err(e);
@@ -353,12 +490,36 @@ impl Runtime {
             r = finish => r?,
             _ = crash.notified() => return Err(crashed(format!("injected crash {}", CrashPoint::BeforeDone))),
         };
+        if let Some(trace) = self
+            .inner
+            .trace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            trace.push(TracedExecution {
+                function: name.to_owned(),
+                instance: instance.to_owned(),
+                ops: ctx.ops(),
+            });
+        }
         Ok(Execution {
             result: stored,
             steps: ctx.steps(),
             ran: true,
         })
     }
+}
+
+/// A finished execution recorded by [`Runtime::start_trace`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracedExecution {
+    /// The function.
+    pub function: String,
+    /// The instance.
+    pub instance: String,
+    /// Its logged operations: step and kind, in step order.
+    pub ops: Vec<(u64, &'static str)>,
 }
 
 /// Decodes a stored `{"ok": v}` / `{"err": e}` result.

@@ -835,7 +835,7 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         seed(&rt, f, "t", "k", 0.into()).await;
     }
     println!(
-        "\n[{}] round trips per logged operation (intent put and finish excluded: 2 per instance)",
+        "\n[{}] round trips per logged operation (intent writes excluded: 2 per instance, 3 per re-execution)",
         b.name()
     );
     println!("| operation           | first execution | replay | prototype (first) |");
@@ -865,7 +865,7 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         rt.execute(f, "m1", AttrValue::Null, FaultPlan::none(), 1)
             .await
             .unwrap();
-        let replay = counting.counts().total_data() - 2; // minus intent put and finish
+        let replay = counting.counts().total_data() - 3; // minus intent put, start refresh and finish
         println!("| {f:<19} | {first:>15} | {replay:>6} | {proto:>17} |");
         measured.push((f, first, replay));
     }
