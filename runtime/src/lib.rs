@@ -16,6 +16,7 @@
 //! injection) and [`explorer`] (the crash-point explorer).
 #![warn(missing_docs)]
 
+pub mod collector;
 pub mod counting;
 pub mod ctx;
 pub mod daal;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod explorer;
 pub mod fault;
 pub mod faults;
+pub mod gc;
 pub mod intent;
 pub mod invoke;
 pub mod log;

@@ -40,6 +40,8 @@ use crate::ctx::{CID_SEPARATOR, Ctx};
 use crate::daal::DEFAULT_ROW_CAPACITY;
 use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
+use crate::collector::{self, IcConfig, IcReport};
+use crate::gc::{self, GcConfig, GcReport};
 use crate::intent::{self, CallerRef};
 use crate::store::{AttrValue, Store};
 use crate::tables::{SsfTables, validate_namespace};
@@ -65,6 +67,9 @@ pub struct RuntimeConfig {
     pub row_capacity: u64,
     /// Default execution timeout of a function (a timeout counts as a crash).
     pub timeout: Duration,
+    /// The longest an async start may wait before it runs (queue age); the local platform
+    /// starts at once, a cloud queue may not.
+    pub max_queue_age: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -73,6 +78,7 @@ impl Default for RuntimeConfig {
             namespace: String::new(),
             row_capacity: DEFAULT_ROW_CAPACITY,
             timeout: Duration::from_secs(60),
+            max_queue_age: Duration::from_secs(60),
         }
     }
 }
@@ -102,6 +108,7 @@ struct Inner {
     functions: RwLock<HashMap<String, Arc<Function>>>,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     trace: Mutex<Option<Vec<TracedExecution>>>,
+    crashes: std::sync::atomic::AtomicU64,
 }
 
 /// Longest instance id. With the default row capacity of 1,000 entries, a DAAL row's log
@@ -153,6 +160,7 @@ impl Runtime {
                 functions: RwLock::new(HashMap::new()),
                 background: Mutex::new(Vec::new()),
                 trace: Mutex::new(None),
+                crashes: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -378,6 +386,11 @@ impl Runtime {
         }
     }
 
+    /// Crashes injected into executions of this runtime so far.
+    pub fn injected_crashes(&self) -> u64 {
+        self.inner.crashes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Starts recording every finished execution (for the explorer).
     pub fn start_trace(&self) {
         *self.inner.trace.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
@@ -470,6 +483,7 @@ impl Runtime {
             },
             _ = crash.notified() => {
                 body.abort();
+                self.inner.crashes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let at = ctx.crashed_at().map_or("a crash point".to_owned(), |p| p.to_string());
                 return Err(crashed(format!("injected crash {at}")));
             }
@@ -488,7 +502,10 @@ impl Runtime {
         };
         let stored = tokio::select! {
             r = finish => r?,
-            _ = crash.notified() => return Err(crashed(format!("injected crash {}", CrashPoint::BeforeDone))),
+            _ = crash.notified() => {
+                self.inner.crashes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Err(crashed(format!("injected crash {}", CrashPoint::BeforeDone)));
+            }
         };
         if let Some(trace) = self
             .inner
@@ -508,6 +525,78 @@ impl Runtime {
             steps: ctx.steps(),
             ran: true,
         })
+    }
+}
+
+/// A periodic background task (intent collector or garbage collector). Stops when dropped.
+pub struct BackgroundTask {
+    handle: tokio::task::JoinHandle<()>,
+    passes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl BackgroundTask {
+    /// Passes completed so far.
+    pub fn passes(&self) -> u64 {
+        self.passes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    /// Stops the task (a pass in progress is abandoned; passes are restartable).
+    pub fn stop(self) {}
+}
+
+impl Drop for BackgroundTask {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+impl Runtime {
+    fn periodic<F, Fut>(&self, every: Duration, what: &'static str, pass: F) -> BackgroundTask
+    where
+        F: Fn(Runtime) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), BeldiError>> + Send + 'static,
+    {
+        let passes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (rt, count) = (self.clone(), passes.clone());
+        let handle = tokio::spawn(async move {
+            loop {
+                if let Err(e) = pass(rt.clone()).await {
+                    tracing::warn!("{what} pass failed (will run again): {e}");
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(every).await;
+            }
+        });
+        BackgroundTask { handle, passes }
+    }
+
+    /// Runs the intent collector every `every` in the background.
+    pub fn spawn_intent_collector(&self, cfg: IcConfig, every: Duration) -> Result<BackgroundTask, BeldiError> {
+        cfg.validate(self.inner.config.timeout)?;
+        Ok(self.periodic(every, "intent collector", move |rt| {
+            let cfg = cfg.clone();
+            async move { collector::run_pass(&rt, &cfg).await.map(|_| ()) }
+        }))
+    }
+
+    /// Runs one pass of the intent collector now.
+    pub async fn collect_intents(&self, cfg: &IcConfig) -> Result<IcReport, BeldiError> {
+        collector::run_pass(self, cfg).await
+    }
+
+    /// Runs the garbage collector every `every` in the background. Its windows must be safe
+    /// for this runtime's timeout and async queue age ([`GcConfig::validate`]).
+    pub fn spawn_garbage_collector(&self, cfg: GcConfig, every: Duration) -> Result<BackgroundTask, BeldiError> {
+        cfg.validate(self.inner.config.timeout, self.inner.config.max_queue_age)?;
+        Ok(self.periodic(every, "garbage collector", move |rt| {
+            let cfg = cfg.clone();
+            async move { gc::run_pass(&rt, &cfg).await.map(|_| ()) }
+        }))
+    }
+
+    /// Runs one pass of the garbage collector now, with the windows given (not validated:
+    /// tests and tools may use short ones on purpose).
+    pub async fn collect_garbage(&self, cfg: &GcConfig) -> Result<GcReport, BeldiError> {
+        gc::run_pass(self, cfg).await
     }
 }
 

@@ -1,0 +1,108 @@
+//! The intent collector (IC): re-runs instances that started but never finished.
+//!
+//! One pass scans the intent table of every registered function and re-runs each instance
+//! that is not done, is a root or an asynchronously started instance (a sync callee is
+//! re-driven by its caller), and whose latest execution started more than
+//! [`IcConfig::restart_after`] ago. Before re-running, the pass *claims* the restart with a
+//! conditional write that refreshes the start time, so two collectors never restart the same
+//! instance at once and a live instance (whose executions refresh the start time) is not
+//! restarted on every pass. An instance restarted [`IcConfig::max_restarts`] times is left
+//! alone and reported, so a deterministic failure does not loop forever.
+
+use std::time::Duration;
+
+use crate::error::BeldiError;
+use crate::fault::FaultPlan;
+use crate::intent::{self, now_ms};
+use crate::platform::Runtime;
+
+/// Options of the intent collector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IcConfig {
+    /// Re-run an unfinished instance whose latest execution started longer ago than this.
+    /// Must be at least the function timeout, so a live execution is never duplicated.
+    pub restart_after: Duration,
+    /// Give up on an instance after this many restarts.
+    pub max_restarts: u32,
+    /// Faults to inject into the restarted executions (tests).
+    pub plan: FaultPlan,
+}
+
+impl Default for IcConfig {
+    fn default() -> Self {
+        IcConfig {
+            restart_after: Duration::from_secs(120),
+            max_restarts: 20,
+            plan: FaultPlan::none(),
+        }
+    }
+}
+
+impl IcConfig {
+    /// Checks the configuration against the runtime's execution timeout.
+    pub fn validate(&self, timeout: Duration) -> Result<(), BeldiError> {
+        if self.restart_after < timeout {
+            return Err(BeldiError::InvalidName {
+                what: "intent collector restart_after",
+                name: format!("{:?}", self.restart_after),
+                message: format!(
+                    "must be at least the execution timeout ({timeout:?}), or live executions get duplicated"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What one pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IcReport {
+    /// Unfinished root or async instances seen.
+    pub pending: usize,
+    /// Instances this pass restarted.
+    pub restarted: usize,
+    /// Restarted instances that finished.
+    pub finished: usize,
+    /// Instances given up on (function, instance), restarted too often.
+    pub gave_up: Vec<(String, String)>,
+}
+
+/// Runs one pass of the intent collector over every registered function.
+pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiError> {
+    let mut report = IcReport::default();
+    let threshold = now_ms() - cfg.restart_after.as_millis() as i64;
+    let mut runs = tokio::task::JoinSet::new();
+    for name in rt.function_names() {
+        let table = rt.tables(&name)?.intent();
+        for it in intent::all(&**rt.store(), &table).await? {
+            let restartable = it.caller.as_ref().is_none_or(|c| c.is_async);
+            if it.done || !restartable {
+                continue;
+            }
+            report.pending += 1;
+            if it.start_ms > threshold {
+                continue; // started recently: may still be running
+            }
+            if it.restarts >= cfg.max_restarts {
+                report.gave_up.push((name.clone(), it.instance.clone()));
+                continue;
+            }
+            if !intent::claim_restart(&**rt.store(), &table, &it.instance, it.start_ms).await? {
+                continue; // finished or restarted by someone else meanwhile
+            }
+            report.restarted += 1;
+            let (rt, name, plan) = (rt.clone(), name.clone(), cfg.plan.clone());
+            runs.spawn(async move {
+                rt.run(&name, &it.instance, it.input, it.caller, plan, it.restarts + 1)
+                    .await
+                    .is_ok()
+            });
+        }
+    }
+    while let Some(done) = runs.join_next().await {
+        if matches!(done, Ok(true)) {
+            report.finished += 1;
+        }
+    }
+    Ok(report)
+}
