@@ -93,9 +93,16 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
             report.restarted += 1;
             let (rt, name, plan) = (rt.clone(), name.clone(), cfg.plan.clone());
             runs.spawn(async move {
-                rt.run(&name, &it.instance, it.input, it.caller, plan, it.restarts + 1)
-                    .await
-                    .is_ok()
+                rt.run(
+                    &name,
+                    &it.instance,
+                    it.input,
+                    it.caller,
+                    plan,
+                    it.restarts + 1,
+                )
+                .await
+                .is_ok()
             });
         }
     }

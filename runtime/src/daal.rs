@@ -249,21 +249,44 @@ impl<'a> Daal<'a> {
                 item.insert(attr.into(), v.clone());
             }
         }
-        match self
+        let created = match self
             .store
             .put(Put::new(self.table, item).if_absent(DAAL_KEY))
             .await
         {
-            Ok(_) => {}
-            Err(e) if e.is_condition_failed() => {} // a racing appender created the same row
+            Ok(_) => true,
+            Err(e) if e.is_condition_failed() => false, // a racing appender created the same row
             Err(e) => return Err(e),
-        }
+        };
         let link = Update::new(self.table, Self::key(key, full.id()))
             .action(UpdateAction::set(NEXT, id.clone()))
-            .condition(Condition::not_exists(NEXT));
+            .condition(Condition::not_exists(NEXT))
+            .return_item_on_failure();
         match self.store.update(link).await {
             Ok(_) => Ok(id),
-            Err(e) if e.is_condition_failed() => Ok(id), // already linked (to the same id)
+            Err(StoreError::ConditionFailed {
+                item: Some(cur), ..
+            }) if cur.get(NEXT).and_then(AttrValue::as_s) == Some(id.as_str()) => {
+                Ok(id) // a racing appender linked the same row
+            }
+            Err(e) if e.is_condition_failed() => {
+                // `full` was stale: its successor was linked, filled and collected since.
+                // The row just put would be an orphan below the tail: remove it (unless
+                // someone wrote to it) and continue at the real tail.
+                if created {
+                    let orphan = crate::store::Delete::new(self.table, Self::key(key, &id))
+                        .condition(Condition::eq(LOG_COUNT, 0));
+                    match self.store.delete(orphan).await {
+                        Ok(_) => {}
+                        Err(e) if e.is_condition_failed() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                match self.tail(key).await? {
+                    Some(t) => Ok(t.id().to_owned()),
+                    None => self.create_head(key).await,
+                }
+            }
             Err(e) => Err(e),
         }
     }

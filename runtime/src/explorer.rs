@@ -1,16 +1,19 @@
 //! The crash-point explorer: proves a workflow exactly-once by crashing it at every step
 //! boundary in turn.
 //!
-//! Given a function, an input, a way to build a fresh runtime (tables provisioned, data
+//! Given a root function, an input, a way to build a fresh runtime (tables provisioned, data
 //! seeded) and an invariant over the final state, [`explore`]:
 //!
-//! 1. runs the instance once without faults, recording its result and its number of steps n;
-//! 2. for every crash point — before and after each of the n steps, and before the result is
-//!    recorded — builds a fresh runtime, runs the instance crashing at that point, then
-//!    recovers it with **two concurrent re-executions** (a duplicate racing the recovery),
-//!    then once more (which must return the stored result without running), and checks that
-//!    every result equals the crash-free one and that the invariant holds;
-//! 3. runs two copies of the instance concurrently from scratch and checks the same.
+//! 1. runs the workflow once without faults, recording the root's result and every instance
+//!    it ran (root, sync and async callees) with its logged steps;
+//! 2. for every crash point of every instance — before and after each step, inside each call
+//!    and spawn, and before the result is recorded — builds a fresh runtime, runs the workflow
+//!    crashing that instance at that point, then recovers the root with **two concurrent
+//!    re-executions** (a duplicate racing the recovery) and async instances with the intent
+//!    collector, runs the root once more (which must return the stored result without
+//!    running), and checks that every instance is done, every result equals the crash-free
+//!    one and the invariant holds;
+//! 3. runs two copies of the workflow concurrently from scratch and checks the same.
 //!
 //! It reports every point that failed, so a user's test can assert on an empty list.
 //!
@@ -49,10 +52,11 @@
 
 use serde::Serialize;
 
+use crate::collector::IcConfig;
 use crate::daal::Daal;
 use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
-use crate::platform::{Execution, Runtime};
+use crate::platform::{Execution, Runtime, TracedExecution};
 use crate::store::AttrValue;
 use crate::value::to_attr;
 
@@ -62,6 +66,8 @@ pub const INSTANCE: &str = "explored-instance";
 /// One crash point (or the duplicate run) that violated exactly-once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExploreFailure {
+    /// The crashed instance (`function instance`); `None` for the duplicates run.
+    pub instance: Option<String>,
     /// The crash point; `None` for the concurrent-duplicates run.
     pub point: Option<CrashPoint>,
     /// What went wrong.
@@ -71,9 +77,12 @@ pub struct ExploreFailure {
 /// What [`explore`] found.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExploreReport {
-    /// Steps of the crash-free execution.
+    /// Steps of the root's crash-free execution.
     pub steps: u64,
-    /// Crash points explored (2 × steps + 1).
+    /// Instances the workflow ran (root and callees).
+    pub instances: usize,
+    /// Crash points explored, over all instances: before and after each step, inside each
+    /// call and spawn, and before the result is recorded.
     pub crash_points: usize,
     /// Executions run in all.
     pub executions: usize,
@@ -108,9 +117,63 @@ pub async fn current_values(
         .await?)
 }
 
-/// Explores every crash point of `function` on `input`. `make` builds a fresh runtime with
-/// the function registered, its tables provisioned and any initial data written; `check`
-/// verifies the invariant on a runtime after the instance finished.
+/// Runs intent-collector passes (restarting at once) until no root or async instance is
+/// left unfinished; returns the instances still unfinished after `max_passes` passes.
+pub async fn quiesce(rt: &Runtime, max_passes: usize) -> Result<usize, BeldiError> {
+    let cfg = IcConfig {
+        restart_after: std::time::Duration::ZERO,
+        max_restarts: u32::MAX,
+        plan: FaultPlan::none(),
+    };
+    let mut pending = 0;
+    for _ in 0..max_passes {
+        rt.wait_background().await;
+        pending = rt.collect_intents(&cfg).await?.pending;
+        if pending == 0 {
+            rt.wait_background().await;
+            return Ok(0);
+        }
+    }
+    Ok(pending)
+}
+
+/// Instances not done, over every registered function (function, instance).
+pub async fn unfinished(rt: &Runtime) -> Result<Vec<(String, String)>, BeldiError> {
+    let mut out = Vec::new();
+    for f in rt.function_names() {
+        for it in crate::intent::all(&**rt.store(), &rt.tables(&f)?.intent()).await? {
+            if !it.done {
+                out.push((f.clone(), it.instance));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The crash points of one traced execution: before and after every step, inside every
+/// call and spawn, and before the result is recorded.
+fn points_of(exec: &TracedExecution) -> Vec<CrashPoint> {
+    let mut points = Vec::new();
+    for (step, kind) in &exec.ops {
+        points.push(CrashPoint::Before(*step));
+        if matches!(*kind, "call" | "spawn") {
+            points.push(CrashPoint::Inside(*step));
+        }
+        points.push(CrashPoint::After(*step));
+    }
+    points.push(CrashPoint::BeforeDone);
+    points
+}
+
+/// Explores every crash point of every instance a workflow runs.
+///
+/// `function` is the root; `make` builds a fresh runtime with every function of the workflow
+/// registered, tables provisioned and initial data written; `check` verifies the invariant
+/// after the workflow finished. Callee instances (sync and async) are found by a crash-free
+/// run; their ids are derived from their callers', so every run has the same ones. After each
+/// crash, the root is recovered by two concurrent re-executions, async instances by the
+/// intent collector, and then every instance must be done, every result equal to the
+/// crash-free one, and the invariant must hold.
 pub async fn explore<I: Serialize + ?Sized>(
     function: &str,
     input: &I,
@@ -120,23 +183,29 @@ pub async fn explore<I: Serialize + ?Sized>(
     let input = to_attr(input, &format!("input of `{function}`"))?;
     let mut report = ExploreReport::default();
     let rt = make().await?;
+    rt.start_trace();
     let base = rt
         .execute(function, INSTANCE, input.clone(), FaultPlan::none(), 0)
         .await?;
+    if quiesce(&rt, 20).await? > 0 {
+        report.failures.push(ExploreFailure {
+            instance: None,
+            point: None,
+            problem: "the crash-free run left instances unfinished".into(),
+        });
+    }
+    let traced = rt.take_trace();
     report.executions += 1;
     if let Err(problem) = check(&rt).await {
         report.failures.push(ExploreFailure {
+            instance: None,
             point: None,
             problem: format!("the crash-free run violates the invariant: {problem}"),
         });
         return Ok(report);
     }
     report.steps = base.steps;
-    let mut points: Vec<CrashPoint> = (0..base.steps)
-        .flat_map(|s| [CrashPoint::Before(s), CrashPoint::After(s)])
-        .collect();
-    points.push(CrashPoint::BeforeDone);
-    report.crash_points = points.len();
+    report.instances = traced.len();
 
     let same = |what: &str, e: &Result<Execution, BeldiError>| -> Result<(), String> {
         match e {
@@ -149,47 +218,59 @@ pub async fn explore<I: Serialize + ?Sized>(
         }
     };
 
-    for point in points {
-        let rt = make().await?;
-        let mut problems = Vec::new();
-        match rt
-            .execute(
-                function,
-                INSTANCE,
-                input.clone(),
-                FaultPlan::crash_at(point),
-                0,
-            )
-            .await
-        {
-            Err(BeldiError::Crashed { .. }) => {}
-            Ok(_) => problems.push(format!("the execution did not reach {point}")),
-            Err(e) => problems.push(format!("the crashing execution failed otherwise: {e}")),
+    for exec in &traced {
+        for point in points_of(exec) {
+            report.crash_points += 1;
+            let rt = make().await?;
+            let mut problems = Vec::new();
+            let plan = FaultPlan::crash_instance(exec.instance.clone(), point);
+            match rt.execute(function, INSTANCE, input.clone(), plan, 0).await {
+                Err(BeldiError::Crashed { .. }) => {}
+                Ok(x) if x.result == base.result => {} // the crash was in an async callee
+                Ok(x) => problems.push(format!("the crashing run returned {:?}", x.result)),
+                Err(e) => problems.push(format!("the crashing run failed otherwise: {e}")),
+            }
+            rt.wait_background().await;
+            if rt.injected_crashes() == 0 {
+                problems.push("the crash point was not reached".into());
+            }
+            // Recovery, raced by a duplicate; then the intent collector for async instances.
+            let (a, b) = tokio::join!(
+                rt.execute(function, INSTANCE, input.clone(), FaultPlan::none(), 1),
+                rt.execute(function, INSTANCE, input.clone(), FaultPlan::none(), 2),
+            );
+            let left = quiesce(&rt, 20).await?;
+            let again = rt
+                .execute(function, INSTANCE, input.clone(), FaultPlan::none(), 3)
+                .await;
+            report.executions += 4;
+            problems.extend(same("the recovery", &a).err());
+            problems.extend(same("the concurrent duplicate", &b).err());
+            problems.extend(same("the re-run after recovery", &again).err());
+            if matches!(&again, Ok(x) if x.ran) {
+                problems.push(
+                    "the re-run after recovery ran the body again instead of returning the stored result"
+                        .into(),
+                );
+            }
+            if left > 0 {
+                problems.push(format!("{left} instances never finished"));
+            }
+            let open = unfinished(&rt).await?;
+            if !open.is_empty() {
+                problems.push(format!("unfinished instances after recovery: {open:?}"));
+            }
+            if let Err(p) = check(&rt).await {
+                problems.push(format!("invariant: {p}"));
+            }
+            report
+                .failures
+                .extend(problems.into_iter().map(|problem| ExploreFailure {
+                    instance: Some(format!("{} {}", exec.function, exec.instance)),
+                    point: Some(point),
+                    problem,
+                }));
         }
-        // Recovery, raced by a duplicate.
-        let (a, b) = tokio::join!(
-            rt.execute(function, INSTANCE, input.clone(), FaultPlan::none(), 1),
-            rt.execute(function, INSTANCE, input.clone(), FaultPlan::none(), 2),
-        );
-        let again = rt
-            .execute(function, INSTANCE, input.clone(), FaultPlan::none(), 3)
-            .await;
-        report.executions += 4;
-        problems.extend(same("the recovery", &a).err());
-        problems.extend(same("the concurrent duplicate", &b).err());
-        problems.extend(same("the re-run after recovery", &again).err());
-        if matches!(&again, Ok(x) if x.ran) {
-            problems.push("the re-run after recovery ran the body again instead of returning the stored result".into());
-        }
-        if let Err(p) = check(&rt).await {
-            problems.push(format!("invariant: {p}"));
-        }
-        report
-            .failures
-            .extend(problems.into_iter().map(|problem| ExploreFailure {
-                point: Some(point),
-                problem,
-            }));
     }
 
     let rt = make().await?;
@@ -197,6 +278,7 @@ pub async fn explore<I: Serialize + ?Sized>(
         rt.execute(function, INSTANCE, input.clone(), FaultPlan::none(), 0),
         rt.execute(function, INSTANCE, input.clone(), FaultPlan::none(), 1),
     );
+    quiesce(&rt, 20).await?;
     report.executions += 2;
     let mut problems: Vec<String> = [
         same("the first copy", &a).err(),
@@ -211,6 +293,7 @@ pub async fn explore<I: Serialize + ?Sized>(
     report
         .failures
         .extend(problems.into_iter().map(|problem| ExploreFailure {
+            instance: None,
             point: None,
             problem,
         }));

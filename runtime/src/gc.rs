@@ -58,9 +58,16 @@ impl GcConfig {
     }
 
     /// Checks the windows against the longest execution and queue age.
-    pub fn validate(&self, max_execution: Duration, max_queue_age: Duration) -> Result<(), BeldiError> {
+    pub fn validate(
+        &self,
+        max_execution: Duration,
+        max_queue_age: Duration,
+    ) -> Result<(), BeldiError> {
         let min = max_execution * 2 + max_queue_age;
-        for (what, v) in [("gc window", self.window), ("gc unlink_window", self.unlink_window)] {
+        for (what, v) in [
+            ("gc window", self.window),
+            ("gc unlink_window", self.unlink_window),
+        ] {
             if v < min {
                 return Err(BeldiError::InvalidName {
                     what: "garbage collector setting",
@@ -124,7 +131,8 @@ pub async fn may_collect(rt: &Runtime, it: &Intent) -> Result<bool, BeldiError> 
 }
 
 fn instance_of(cid: &str) -> &str {
-    cid.rsplit_once(crate::ctx::CID_SEPARATOR).map_or(cid, |(i, _)| i)
+    cid.rsplit_once(crate::ctx::CID_SEPARATOR)
+        .map_or(cid, |(i, _)| i)
 }
 
 /// Runs one pass over every registered function.
@@ -136,7 +144,12 @@ pub async fn run_pass(rt: &Runtime, cfg: &GcConfig) -> Result<GcReport, BeldiErr
     Ok(report)
 }
 
-async fn collect_function(rt: &Runtime, cfg: &GcConfig, name: &str, report: &mut GcReport) -> Result<(), BeldiError> {
+async fn collect_function(
+    rt: &Runtime,
+    cfg: &GcConfig,
+    name: &str,
+    report: &mut GcReport,
+) -> Result<(), BeldiError> {
     let tables = rt.tables(name)?;
     let store = &**rt.store();
     let now = now_ms();
@@ -207,7 +220,12 @@ async fn remove_entries(
             .0
             .get(LOGS)
             .and_then(AttrValue::as_m)
-            .map(|m| m.keys().filter(|c| victims.contains(instance_of(c))).cloned().collect())
+            .map(|m| {
+                m.keys()
+                    .filter(|c| victims.contains(instance_of(c)))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         if cids.is_empty() {
             return Ok(removed);
@@ -230,7 +248,9 @@ async fn remove_entries(
             }
             Ok(None) => return Ok(removed),
             // Another collector removed some of them: look again at the row as it is.
-            Err(StoreError::ConditionFailed { item: Some(cur), .. }) => row.0 = *cur,
+            Err(StoreError::ConditionFailed {
+                item: Some(cur), ..
+            }) => row.0 = *cur,
             Err(StoreError::ConditionFailed { item: None, .. }) => return Ok(removed), // row gone
             Err(e) => return Err(e.into()),
         }
@@ -246,7 +266,10 @@ async fn unlink_collected(
     rows: &[Row],
     now: i64,
 ) -> Result<usize, BeldiError> {
-    let linked: Vec<&Row> = rows.iter().filter(|r| !r.0.contains_key(UNLINKED_AT)).collect();
+    let linked: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !r.0.contains_key(UNLINKED_AT))
+        .collect();
     let mut unlinked = 0;
     // Walk the linked rows in order; `pred` is the last row kept in the chain.
     let mut pred: Option<(String, String)> = None; // (pred id, its current NX)
@@ -256,7 +279,11 @@ async fn unlink_collected(
         let collected = row.0.get(GC_COUNT).and_then(AttrValue::as_i64).unwrap_or(0) as u64;
         let full_and_clean = row.entries() > 0
             && collected >= row.entries()
-            && row.0.get(LOGS).and_then(AttrValue::as_m).is_none_or(|m| m.is_empty());
+            && row
+                .0
+                .get(LOGS)
+                .and_then(AttrValue::as_m)
+                .is_none_or(|m| m.is_empty());
         if !is_head
             && !is_tail
             && full_and_clean
@@ -267,7 +294,11 @@ async fn unlink_collected(
                 .op(TransactOp::Update(
                     Update::new(table, Key::with_sort(key, pid.as_str()))
                         .action(UpdateAction::set(NEXT, next))
-                        .condition(Condition::eq(NEXT, row.id())),
+                        // The predecessor must itself still be linked: a collector that saw
+                        // it linked may race one that just unlinked it.
+                        .condition(
+                            Condition::eq(NEXT, row.id()).and(Condition::not_exists(UNLINKED_AT)),
+                        ),
                 ))
                 .op(TransactOp::Update(
                     Update::new(table, Key::with_sort(key, row.id()))
@@ -275,8 +306,14 @@ async fn unlink_collected(
                         .condition(
                             Condition::eq(NEXT, next)
                                 .and(Condition::not_exists(UNLINKED_AT))
-                                .and(Condition::Ge(Path::attr(GC_COUNT), AttrValue::from(row.entries() as i64)))
-                                .and(Condition::Ge(Path::attr(LOG_COUNT), AttrValue::from(row.entries() as i64))),
+                                .and(Condition::Ge(
+                                    Path::attr(GC_COUNT),
+                                    AttrValue::from(row.entries() as i64),
+                                ))
+                                .and(Condition::Ge(
+                                    Path::attr(LOG_COUNT),
+                                    AttrValue::from(row.entries() as i64),
+                                )),
                         ),
                 ));
             match store.transact_write(tx).await {

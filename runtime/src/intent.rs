@@ -203,6 +203,8 @@ pub async fn finish(
         }) => Ok(Intent::from_item(&existing)
             .result
             .unwrap_or_else(|| result.clone())),
+        // The intent is gone: a duplicate finished it and it was collected meanwhile.
+        Err(StoreError::ConditionFailed { item: None, .. }) => Ok(result.clone()),
         Err(e) => Err(e),
     }
 }

@@ -36,11 +36,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use crate::collector::{self, IcConfig, IcReport};
 use crate::ctx::{CID_SEPARATOR, Ctx};
 use crate::daal::DEFAULT_ROW_CAPACITY;
 use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
-use crate::collector::{self, IcConfig, IcReport};
 use crate::gc::{self, GcConfig, GcReport};
 use crate::intent::{self, CallerRef};
 use crate::store::{AttrValue, Store};
@@ -52,9 +52,14 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type Handler =
     Arc<dyn Fn(Ctx, AttrValue) -> BoxFuture<Result<AttrValue, BeldiError>> + Send + Sync>;
 
+/// Checks that an input deserializes into a function's input type.
+type InputCheck = Arc<dyn Fn(&AttrValue) -> Result<(), BeldiError> + Send + Sync>;
+
 struct Function {
     tables: SsfTables,
     handler: Handler,
+    /// Checks that an input deserializes, before anything is written for it.
+    check_input: InputCheck,
     timeout: Duration,
 }
 
@@ -194,6 +199,8 @@ impl Runtime {
         let tables = SsfTables::new(&self.inner.config.namespace, name, tables)?;
         let f = Arc::new(f);
         let fname = name.to_owned();
+        let what = format!("input of `{name}`");
+        let check_input = Arc::new(move |v: &AttrValue| from_attr::<I>(v, &what).map(|_| ()));
         let handler: Handler = Arc::new(move |ctx: Ctx, input: AttrValue| {
             let f = f.clone();
             let fname = fname.clone();
@@ -230,6 +237,7 @@ impl Runtime {
             Arc::new(Function {
                 tables,
                 handler,
+                check_input,
                 timeout: self.inner.config.timeout,
             }),
         );
@@ -335,6 +343,7 @@ impl Runtime {
     ) -> Result<(), BeldiError> {
         validate_instance(instance)?;
         let f = self.function(name)?;
+        (f.check_input)(&input)?;
         let (rec, created) = intent::begin(
             &**self.store(),
             &f.tables.intent(),
@@ -418,6 +427,7 @@ impl Runtime {
     ) -> Result<Execution, BeldiError> {
         validate_instance(instance)?;
         let f = self.function(name)?;
+        (f.check_input)(&input)?;
         let store = self.inner.store.clone();
         let intent_table = f.tables.intent();
         let is_async = caller.as_ref().is_some_and(|c| c.is_async);
@@ -570,7 +580,11 @@ impl Runtime {
     }
 
     /// Runs the intent collector every `every` in the background.
-    pub fn spawn_intent_collector(&self, cfg: IcConfig, every: Duration) -> Result<BackgroundTask, BeldiError> {
+    pub fn spawn_intent_collector(
+        &self,
+        cfg: IcConfig,
+        every: Duration,
+    ) -> Result<BackgroundTask, BeldiError> {
         cfg.validate(self.inner.config.timeout)?;
         Ok(self.periodic(every, "intent collector", move |rt| {
             let cfg = cfg.clone();
@@ -585,7 +599,11 @@ impl Runtime {
 
     /// Runs the garbage collector every `every` in the background. Its windows must be safe
     /// for this runtime's timeout and async queue age ([`GcConfig::validate`]).
-    pub fn spawn_garbage_collector(&self, cfg: GcConfig, every: Duration) -> Result<BackgroundTask, BeldiError> {
+    pub fn spawn_garbage_collector(
+        &self,
+        cfg: GcConfig,
+        every: Duration,
+    ) -> Result<BackgroundTask, BeldiError> {
         cfg.validate(self.inner.config.timeout, self.inner.config.max_queue_age)?;
         Ok(self.periodic(every, "garbage collector", move |rt| {
             let cfg = cfg.clone();
