@@ -73,8 +73,8 @@
 #![warn(missing_docs)]
 
 pub use beldi_runtime::{
-    BeldiError, Ctx, Runtime, UserError, counting, ctx, daal, embedded, error, explorer, fault,
-    faults, intent, log, platform, store, tables, value,
+    BeldiError, Ctx, Runtime, UserError, collector, counting, ctx, daal, embedded, error, explorer,
+    fault, faults, gc, intent, invoke, log, platform, store, tables, value,
 };
 
 #[cfg(feature = "dynamodb")]
@@ -82,8 +82,10 @@ pub use beldi_runtime::dynamodb;
 
 /// The names most programs need.
 pub mod prelude {
+    pub use crate::collector::IcConfig;
     pub use crate::embedded::{Durability, EmbeddedOptions, EmbeddedStore};
     pub use crate::fault::{CrashPoint, FaultPlan};
+    pub use crate::gc::GcConfig;
     pub use crate::platform::{Runtime, RuntimeConfig};
     pub use crate::store::{
         AttrValue, CancellationReason, Condition, ConditionCheck, Delete, Item, Key, KeyValue,
