@@ -86,6 +86,7 @@ pub mod prelude {
     pub use crate::embedded::{Durability, EmbeddedOptions, EmbeddedStore};
     pub use crate::fault::{CrashPoint, FaultPlan};
     pub use crate::gc::GcConfig;
+    pub use crate::invoke::Handle;
     pub use crate::platform::{Runtime, RuntimeConfig};
     pub use crate::store::{
         AttrValue, CancellationReason, Condition, ConditionCheck, Delete, Item, Key, KeyValue,
@@ -99,4 +100,10 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use beldi_runtime;
+    pub use beldi_runtime::inventory;
+    pub use beldi_runtime::invoke::Handle;
+    pub use beldi_runtime::platform::Registration;
+    pub use beldi_runtime::{BeldiError, Ctx, Runtime};
 }
+
+pub use beldi_macros::{allow, deterministic, function, txn};

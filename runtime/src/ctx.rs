@@ -37,7 +37,12 @@ use crate::value::{from_attr, to_attr};
 #[derive(Clone)]
 pub struct Ctx {
     inner: Arc<CtxInner>,
+    /// The call site the next operation is made from (set by the macros).
+    site: Option<u32>,
 }
+
+/// Bits of a step that hold the occurrence number of its call site.
+pub const OCCURRENCE_BITS: u32 = 24;
 
 pub(crate) struct CtxInner {
     pub(crate) rt: Runtime,
@@ -46,6 +51,7 @@ pub(crate) struct CtxInner {
     pub(crate) instance: String,
     pub(crate) row_capacity: u64,
     ops: Mutex<BTreeMap<u64, &'static str>>,
+    site_counts: Mutex<std::collections::HashMap<u32, u64>>,
     pub(crate) plan: FaultPlan,
     pub(crate) attempt: u32,
     pub(crate) crash: Arc<Notify>,
@@ -71,6 +77,7 @@ impl Ctx {
         crash: Arc<Notify>,
     ) -> Ctx {
         Ctx {
+            site: None,
             inner: Arc::new(CtxInner {
                 store: rt.store().clone(),
                 row_capacity: rt.config().row_capacity,
@@ -78,6 +85,7 @@ impl Ctx {
                 tables,
                 instance,
                 ops: Mutex::new(BTreeMap::new()),
+                site_counts: Mutex::new(std::collections::HashMap::new()),
                 plan,
                 attempt,
                 crash,
@@ -104,7 +112,35 @@ impl Ctx {
     }
 
     fn alloc(&self) -> u64 {
-        self.inner.next_step.fetch_add(1, Ordering::SeqCst)
+        match self.site {
+            // A macro-identified call site: its id, and how many operations it made before.
+            Some(site) => {
+                let mut occ = self
+                    .inner
+                    .site_counts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let n = occ.entry(site).or_insert(0);
+                let step = ((site as u64) << OCCURRENCE_BITS) | (*n & ((1 << OCCURRENCE_BITS) - 1));
+                *n += 1;
+                self.inner.next_step.fetch_add(1, Ordering::SeqCst);
+                step
+            }
+            None => self.inner.next_step.fetch_add(1, Ordering::SeqCst),
+        }
+    }
+
+    /// The context as seen from call site `site` (used by the code `#[beldi::function]`
+    /// generates): operations made through it get the step `site << 24 | occurrence`, where
+    /// occurrence counts the site's earlier operations in this execution. Site ids come from
+    /// the call's own tokens, so editing unrelated code does not move them. Site 0 is
+    /// reserved for plain sequential numbering.
+    #[doc(hidden)]
+    pub fn __site(&self, site: u32) -> Ctx {
+        Ctx {
+            inner: self.inner.clone(),
+            site: Some(site.max(1)),
+        }
     }
 
     fn note(&self, step: u64, kind: &'static str) {
@@ -614,5 +650,111 @@ impl Ctx {
             )
             .await?;
         Ok(callee)
+    }
+
+    /// Runs `f` once and logs its value: a re-execution returns the logged value without
+    /// running `f` again. (Two executions running at the very same time may both run `f`;
+    /// both then return the value that was logged first.) Use it for anything that is not
+    /// deterministic: clocks, randomness, reading the environment, calling an outside service
+    /// whose answer you need to keep.
+    pub fn side_effect<T, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, BeldiError>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.logged_value("side_effect", f)
+    }
+
+    fn logged_value<T, F>(
+        &self,
+        label: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<T, BeldiError>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let step = self.alloc();
+        let this = self.clone();
+        async move {
+            this.step(step, async {
+                this.note(step, "side_effect");
+                let store = &*this.inner.store;
+                let table = this.inner.tables.log();
+                let what = format!("{label} value of step {step}");
+                let logged = match log::get(store, &table, &this.inner.instance, step).await? {
+                    Some(rec) => rec,
+                    None => {
+                        let value = to_attr(&f(), &what)?;
+                        let rec = LogRecord {
+                            kind: "side_effect".into(),
+                            target: label.into(),
+                            value: Some(value),
+                        };
+                        log::record(store, &table, &this.inner.instance, step, rec).await?
+                    }
+                };
+                this.check_log(step, &logged, "side_effect", label)?;
+                let v = logged.value.ok_or_else(|| BeldiError::Corrupt {
+                    what: what.clone(),
+                    message: "no value".into(),
+                })?;
+                from_attr(&v, &what)
+            })
+            .await
+        }
+    }
+
+    /// The current wall-clock time, logged: the same on every re-execution.
+    pub fn now(
+        &self,
+    ) -> impl Future<Output = Result<std::time::SystemTime, BeldiError>> + Send + 'static {
+        let fut = self.logged_value("now", crate::intent::now_ms);
+        async move {
+            Ok(std::time::UNIX_EPOCH + std::time::Duration::from_millis(fut.await?.max(0) as u64))
+        }
+    }
+
+    /// A random value, logged: the same on every re-execution.
+    pub fn random<T>(&self) -> impl Future<Output = Result<T, BeldiError>> + Send + 'static
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        rand::distr::StandardUniform: rand::distr::Distribution<T>,
+    {
+        self.logged_value("random", rand::random::<T>)
+    }
+
+    /// A fresh random (v4) UUID, logged: the same on every re-execution.
+    pub fn uuid(&self) -> impl Future<Output = Result<uuid::Uuid, BeldiError>> + Send + 'static {
+        let fut = self.logged_value("uuid", || uuid::Uuid::new_v4().to_string());
+        async move {
+            let s = fut.await?;
+            uuid::Uuid::parse_str(&s).map_err(|e| BeldiError::Corrupt {
+                what: "logged uuid".into(),
+                message: e.to_string(),
+            })
+        }
+    }
+
+    /// Sleeps for `d`, durably: the wake-up time is logged, so a re-execution sleeps only
+    /// for what is left of it.
+    pub fn sleep(
+        &self,
+        d: std::time::Duration,
+    ) -> impl Future<Output = Result<(), BeldiError>> + Send + 'static {
+        let fut = self.logged_value("sleep", move || {
+            crate::intent::now_ms() + d.as_millis() as i64
+        });
+        async move {
+            let wake: i64 = fut.await?;
+            let left = wake - crate::intent::now_ms();
+            if left > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(left as u64)).await;
+            }
+            Ok(())
+        }
     }
 }

@@ -180,6 +180,35 @@ pub async fn explore<I: Serialize + ?Sized>(
     make: impl AsyncFn() -> Result<Runtime, BeldiError>,
     check: impl AsyncFn(&Runtime) -> Result<(), String>,
 ) -> Result<ExploreReport, BeldiError> {
+    explore_with(ExploreOptions::default(), function, input, make, check).await
+}
+
+/// Options of [`explore_with`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExploreOptions {
+    /// Require every recovered result to equal the crash-free run's result. Turn it off for
+    /// workflows whose result depends on logged non-determinism (`ctx.uuid()`, `ctx.now()`,
+    /// `ctx.random()`): each fresh runtime logs other values, so results are then compared
+    /// only among the executions of the same runtime (recovery, duplicate, re-run).
+    pub compare_with_crash_free: bool,
+}
+
+impl Default for ExploreOptions {
+    fn default() -> Self {
+        ExploreOptions {
+            compare_with_crash_free: true,
+        }
+    }
+}
+
+/// [`explore`] with options.
+pub async fn explore_with<I: Serialize + ?Sized>(
+    opts: ExploreOptions,
+    function: &str,
+    input: &I,
+    make: impl AsyncFn() -> Result<Runtime, BeldiError>,
+    check: impl AsyncFn(&Runtime) -> Result<(), String>,
+) -> Result<ExploreReport, BeldiError> {
     let input = to_attr(input, &format!("input of `{function}`"))?;
     let mut report = ExploreReport::default();
     let rt = make().await?;
@@ -207,14 +236,31 @@ pub async fn explore<I: Serialize + ?Sized>(
     report.steps = base.steps;
     report.instances = traced.len();
 
-    let same = |what: &str, e: &Result<Execution, BeldiError>| -> Result<(), String> {
+    let strict = opts.compare_with_crash_free;
+    let same_as = |what: &str,
+                   e: &Result<Execution, BeldiError>,
+                   reference: &crate::store::AttrValue|
+     -> Result<(), String> {
         match e {
-            Ok(x) if x.result == base.result => Ok(()),
+            Ok(x) if !strict || x.result == *reference => Ok(()),
             Ok(x) => Err(format!(
                 "{what} returned {:?}, the crash-free run {:?}",
-                x.result, base.result
+                x.result, reference
             )),
             Err(err) => Err(format!("{what} failed: {err}")),
+        }
+    };
+    let same = |what: &str, e: &Result<Execution, BeldiError>| same_as(what, e, &base.result);
+    // Results of executions of one runtime must agree with each other in any case.
+    let agree = |what: &str,
+                 x: &Result<Execution, BeldiError>,
+                 y: &Result<Execution, BeldiError>|
+     -> Result<(), String> {
+        match (x, y) {
+            (Ok(a), Ok(b)) if a.result != b.result => {
+                Err(format!("{what}: {:?} vs {:?}", a.result, b.result))
+            }
+            _ => Ok(()),
         }
     };
 
@@ -247,6 +293,8 @@ pub async fn explore<I: Serialize + ?Sized>(
             problems.extend(same("the recovery", &a).err());
             problems.extend(same("the concurrent duplicate", &b).err());
             problems.extend(same("the re-run after recovery", &again).err());
+            problems.extend(agree("the recovery and its duplicate disagree", &a, &b).err());
+            problems.extend(agree("the re-run disagrees with the recovery", &a, &again).err());
             if matches!(&again, Ok(x) if x.ran) {
                 problems.push(
                     "the re-run after recovery ran the body again instead of returning the stored result"
@@ -283,6 +331,7 @@ pub async fn explore<I: Serialize + ?Sized>(
     let mut problems: Vec<String> = [
         same("the first copy", &a).err(),
         same("the second copy", &b).err(),
+        agree("the two copies disagree", &a, &b).err(),
     ]
     .into_iter()
     .flatten()

@@ -36,6 +36,9 @@ pub mod store;
 pub mod tables;
 pub mod value;
 
+#[doc(hidden)]
+pub use inventory;
+
 pub use ctx::Ctx;
 pub use error::{BeldiError, UserError};
 pub use platform::Runtime;

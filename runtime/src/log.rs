@@ -12,7 +12,7 @@ const VALUE: &str = "V";
 
 /// The sort key of a step.
 pub fn step_key(step: u64) -> String {
-    format!("{step:010}")
+    format!("{step:016x}")
 }
 
 /// One logged step.

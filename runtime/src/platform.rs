@@ -248,6 +248,36 @@ impl Runtime {
         self.function(name).map(|_| ())
     }
 
+    /// Registers every function declared with `#[beldi::function]` in the program.
+    pub fn register_all(&self) -> Result<usize, BeldiError> {
+        let mut n = 0;
+        for reg in inventory::iter::<Registration> {
+            (reg.register)(self)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Sets the execution timeout of a registered function.
+    pub fn set_timeout(&self, name: &str, timeout: Duration) -> Result<(), BeldiError> {
+        let mut map = self
+            .inner
+            .functions
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let f = map
+            .get(name)
+            .ok_or_else(|| BeldiError::UnknownFunction(name.to_owned()))?;
+        let updated = Function {
+            tables: f.tables.clone(),
+            handler: f.handler.clone(),
+            check_input: f.check_input.clone(),
+            timeout,
+        };
+        map.insert(name.to_owned(), Arc::new(updated));
+        Ok(())
+    }
+
     fn function(&self, name: &str) -> Result<Arc<Function>, BeldiError> {
         self.inner
             .functions
@@ -537,6 +567,17 @@ impl Runtime {
         })
     }
 }
+
+/// A function declared with `#[beldi::function]`, collected with `inventory` so
+/// [`Runtime::register_all`] finds every one in the program.
+pub struct Registration {
+    /// The function's name.
+    pub name: &'static str,
+    /// Registers it on a runtime.
+    pub register: fn(&Runtime) -> Result<(), BeldiError>,
+}
+
+inventory::collect!(Registration);
 
 /// A periodic background task (intent collector or garbage collector). Stops when dropped.
 pub struct BackgroundTask {
