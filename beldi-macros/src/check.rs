@@ -82,12 +82,12 @@ const RULES: &[Rule] = &[
                     "random" | "rng" | "thread_rng" | "random_range" | "random_bool"
                 )
         },
-        what: "draws an unlogged random value",
+        what: "draws a random value",
         help: "use `ctx.random::<T>().await?`, which is logged",
     },
     Rule {
         matches: |p| p.last().is_some_and(|l| l == "thread_rng"),
-        what: "draws an unlogged random value",
+        what: "draws a random value",
         help: "use `ctx.random::<T>().await?`, which is logged",
     },
     Rule {
@@ -96,7 +96,7 @@ const RULES: &[Rule] = &[
                 || ends(p, &["Uuid", "now_v7"])
                 || ends(p, &["Uuid", "now_v1"])
         },
-        what: "makes a new random or time-based UUID",
+        what: "makes a random or time-based UUID",
         help: "use `ctx.uuid().await?`, which is logged",
     },
     Rule {
@@ -111,32 +111,32 @@ const RULES: &[Rule] = &[
     },
     Rule {
         matches: |p| starts(p, &["reqwest"]) || starts(p, &["hyper"]),
-        what: "makes an HTTP request that is not logged",
+        what: "makes an HTTP request",
         help: "wrap the request in `ctx.side_effect(|| ...)`, or make it a function of its own and `.call(ctx, ...)` it",
     },
     Rule {
         matches: |p| starts(p, &["std", "env"]) && p.last().is_some_and(|l| l.starts_with("var")),
-        what: "reads the environment, which may differ on a re-execution",
+        what: "reads the environment",
         help: "read it once with `ctx.side_effect(|| std::env::var(...).ok())`, or pass it in the input",
     },
     Rule {
         matches: |p| ends(p, &["tokio", "spawn"]) || ends(p, &["task", "spawn"]),
-        what: "starts a task that is neither logged nor recovered",
+        what: "starts a task",
         help: "start another function exactly once with `handle.spawn(ctx, &input)`",
     },
     Rule {
         matches: |p| ends(p, &["thread", "spawn"]),
-        what: "starts a thread that is neither logged nor recovered",
+        what: "starts a thread",
         help: "start another function exactly once with `handle.spawn(ctx, &input)`",
     },
     Rule {
         matches: |p| starts(p, &["std", "process"]),
-        what: "runs a process, which is not logged",
+        what: "runs a process",
         help: "wrap it in `ctx.side_effect(|| ...)`",
     },
     Rule {
         matches: |p| ends(p, &["tokio", "time", "sleep"]) || ends(p, &["std", "thread", "sleep"]),
-        what: "sleeps without logging the wake-up time",
+        what: "sleeps",
         help: "use `ctx.sleep(duration).await?`, which a re-execution resumes",
     },
 ];
@@ -235,10 +235,10 @@ impl Checker<'_> {
         let full = self.resolve(path);
         if let Some(rule) = RULES.iter().find(|r| (r.matches)(&full)) {
             let shown = path.to_token_stream().to_string().replace(' ', "");
-            self.errors.push(syn::Error::new(
-                path.span(),
+            self.errors.push(syn::Error::new_spanned(
+                path,
                 format!(
-                    "`{shown}` {} in a #[beldi::function] body: a re-execution would not see the same effect or value\n\n= help: {}\n= note: if you know better, mark the statement `#[beldi::allow(side_effect)]`",
+                    "`{shown}` {}, which is not logged: a re-execution would not see the same value or effect\n\n= help: {}\n= note: if you know better, mark the statement `#[beldi::allow(side_effect)]`",
                     rule.what, rule.help
                 ),
             ));

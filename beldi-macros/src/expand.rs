@@ -83,7 +83,29 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
     let timeout = args
         .timeout_ms
         .map(|ms| quote!(rt.set_timeout(#name, ::core::time::Duration::from_millis(#ms))?;));
+    // Type checks spanned on the types themselves, so a non-serde type is reported there.
+    let assert_input = quote::quote_spanned! {syn::spanned::Spanned::span(input)=>
+        const _: fn() = || {
+            fn input_must_be_deserializable<T: ::beldi::__private::serde::de::DeserializeOwned + ::beldi::__private::serde::Serialize>() {}
+            input_must_be_deserializable::<#input>();
+        };
+    };
+    let assert_output = quote::quote_spanned! {syn::spanned::Spanned::span(output)=>
+        const _: fn() = || {
+            fn output_must_be_serializable<T: ::beldi::__private::serde::de::DeserializeOwned + ::beldi::__private::serde::Serialize>() {}
+            output_must_be_serializable::<#output>();
+        };
+    };
+    let assert_error = quote::quote_spanned! {syn::spanned::Spanned::span(error)=>
+        const _: fn() = || {
+            fn error_must_be_serializable_and_absorb_beldi_errors<T: ::beldi::__private::serde::de::DeserializeOwned + ::beldi::__private::serde::Serialize + ::core::convert::From<::beldi::__private::BeldiError>>() {}
+            error_must_be_serializable_and_absorb_beldi_errors::<#error>();
+        };
+    };
     let expansion = quote! {
+        #assert_input
+        #assert_output
+        #assert_error
         #(#docs)*
         #[allow(non_upper_case_globals)]
         #vis const #ident: ::beldi::__private::Handle<#input, #output, #error> = ::beldi::__private::Handle::new(#name);

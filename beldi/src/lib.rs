@@ -104,6 +104,7 @@ pub mod __private {
     pub use beldi_runtime::invoke::Handle;
     pub use beldi_runtime::platform::Registration;
     pub use beldi_runtime::{BeldiError, Ctx, Runtime};
+    pub use serde;
 }
 
 pub use beldi_macros::{allow, deterministic, function, txn};

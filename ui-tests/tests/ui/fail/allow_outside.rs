@@ -1,0 +1,6 @@
+use beldi::prelude::*;
+
+#[beldi::allow(side_effect)]
+fn plain() {}
+
+fn main() {}

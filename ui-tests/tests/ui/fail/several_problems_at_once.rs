@@ -1,0 +1,11 @@
+use beldi::prelude::*;
+
+#[beldi::function(tables = ["t"])]
+async fn f(ctx: &Ctx, _input: ()) -> Result<(), UserError> {
+    let _t = std::time::SystemTime::now();
+    let _h = std::env::var("HOME");
+    std::thread::spawn(|| {});
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use beldi::prelude::*;
+
+#[beldi::function(tables = ["t"])]
+async fn f(ctx: &Ctx, _input: ()) -> Result<(), UserError> {
+    let _t = std::time::SystemTime::now();
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use beldi::prelude::*;
+
+#[beldi::txn]
+fn plain() {}
+
+fn main() {}
