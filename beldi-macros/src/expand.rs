@@ -55,6 +55,7 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
     let mut rewriter = Rewriter {
         ctx: sig.ctx.clone(),
+        ctx_by_ref: sig.ctx_by_ref,
         function: name.value(),
         seen: Default::default(),
         txn_depth: 0,
@@ -80,6 +81,8 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!(ctx)
     };
+    // A `#[beldi::txn]` function runs its whole body in a transaction scope.
+    let scope_ctx = args.txn.then(|| quote!(let ctx = ctx.__txn(1);));
     let timeout = args
         .timeout_ms
         .map(|ms| quote!(rt.set_timeout(#name, ::core::time::Duration::from_millis(#ms))?;));
@@ -117,13 +120,21 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
         const _: () = {
             fn __beldi_register(rt: &::beldi::__private::Runtime) -> ::core::result::Result<(), ::beldi::__private::BeldiError> {
                 rt.register(#name, &[#(#tables),*], |ctx: ::beldi::__private::Ctx, input: #input| async move {
+                    #scope_ctx
                     #body_ident(#pass_ctx, input).await
                 })?;
                 #timeout
                 ::core::result::Result::Ok(())
             }
             ::beldi::__private::inventory::submit! {
-                ::beldi::__private::Registration { name: #name, register: __beldi_register }
+                ::beldi::__private::Registration {
+                    name: #name,
+                    path: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                    input: ::core::stringify!(#input),
+                    output: ::core::stringify!(#output),
+                    error: ::core::stringify!(#error),
+                    register: __beldi_register,
+                }
             }
         };
     };

@@ -47,6 +47,7 @@ fn fnv32(parts: &[&str]) -> u32 {
 
 pub struct Rewriter<'e> {
     pub ctx: Ident,
+    pub ctx_by_ref: bool,
     pub function: String,
     pub seen: HashMap<u32, u32>,
     pub txn_depth: usize,
@@ -145,9 +146,17 @@ impl VisitMut for Rewriter<'_> {
                 self.txn_depth += 1;
                 syn::visit_mut::visit_expr_block_mut(self, b);
                 self.txn_depth -= 1;
-                let block = &b.block;
-                // The block's value is its Result; `?` inside it stays inside it.
-                *e = parse_quote!((async #block).await);
+                let scope = self.site("txn", &b.block.to_token_stream().to_string());
+                let stmts = &b.block.stmts;
+                let ctx = &self.ctx;
+                let bind = if self.ctx_by_ref {
+                    quote!(let __beldi_txn_ctx = #ctx.__txn(#scope); let #ctx = &__beldi_txn_ctx;)
+                } else {
+                    quote!(let #ctx = #ctx.__txn(#scope);)
+                };
+                // The block's value is its Result; `?` inside it stays inside it; inside it
+                // the context is scoped to the transaction.
+                *e = parse_quote!((async { #bind #(#stmts)* }).await);
                 return;
             }
         }

@@ -108,3 +108,8 @@ pub mod __private {
 }
 
 pub use beldi_macros::{allow, deterministic, function, txn};
+
+/// The crate README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctest;

@@ -39,6 +39,8 @@ pub struct Ctx {
     inner: Arc<CtxInner>,
     /// The call site the next operation is made from (set by the macros).
     site: Option<u32>,
+    /// The `#[beldi::txn]` scope this context belongs to, if any.
+    txn: Option<u32>,
 }
 
 /// Bits of a step that hold the occurrence number of its call site.
@@ -78,6 +80,7 @@ impl Ctx {
     ) -> Ctx {
         Ctx {
             site: None,
+            txn: None,
             inner: Arc::new(CtxInner {
                 store: rt.store().clone(),
                 row_capacity: rt.config().row_capacity,
@@ -94,6 +97,24 @@ impl Ctx {
                 failure: Mutex::new(None),
             }),
         }
+    }
+
+    /// The context inside a `#[beldi::txn]` block or function (used by the generated code).
+    /// Transactional semantics (locks, shadow writes, commit and abort) come with the
+    /// transactions layer; today the scope is recorded and reported by
+    /// [`Ctx::in_transaction`].
+    #[doc(hidden)]
+    pub fn __txn(&self, scope: u32) -> Ctx {
+        Ctx {
+            inner: self.inner.clone(),
+            site: None,
+            txn: Some(scope.max(1)),
+        }
+    }
+
+    /// Whether this context is inside a `#[beldi::txn]` block or function.
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_some()
     }
 
     /// The id of the running instance.
@@ -140,6 +161,7 @@ impl Ctx {
         Ctx {
             inner: self.inner.clone(),
             site: Some(site.max(1)),
+            txn: self.txn,
         }
     }
 

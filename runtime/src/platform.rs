@@ -248,14 +248,33 @@ impl Runtime {
         self.function(name).map(|_| ())
     }
 
-    /// Registers every function declared with `#[beldi::function]` in the program.
+    /// Registers every function declared with `#[beldi::function]` in the program. Two
+    /// declarations with the same name are an error naming both.
     pub fn register_all(&self) -> Result<usize, BeldiError> {
-        let mut n = 0;
-        for reg in inventory::iter::<Registration> {
-            (reg.register)(self)?;
-            n += 1;
+        self.register_where(|_| true)
+    }
+
+    /// Registers the functions declared with `#[beldi::function]` that `keep` selects.
+    pub fn register_where(
+        &self,
+        keep: impl Fn(&Registration) -> bool,
+    ) -> Result<usize, BeldiError> {
+        let mut chosen: Vec<&Registration> = inventory::iter::<Registration>
+            .into_iter()
+            .filter(|r| keep(r))
+            .collect();
+        chosen.sort_by_key(|r| (r.name, r.path));
+        if let Some(w) = chosen.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(BeldiError::InvalidName {
+                what: "function name",
+                name: w[0].name.to_owned(),
+                message: format!("declared twice, at `{}` and `{}`", w[0].path, w[1].path),
+            });
         }
-        Ok(n)
+        for reg in &chosen {
+            (reg.register)(self)?;
+        }
+        Ok(chosen.len())
     }
 
     /// Sets the execution timeout of a registered function.
@@ -573,6 +592,15 @@ impl Runtime {
 pub struct Registration {
     /// The function's name.
     pub name: &'static str,
+    /// Where it is declared (`module::path::fn_name`), to tell apart two declarations of
+    /// the same name (two versions of one function, say).
+    pub path: &'static str,
+    /// Its input type, as written.
+    pub input: &'static str,
+    /// Its output type, as written.
+    pub output: &'static str,
+    /// Its error type, as written.
+    pub error: &'static str,
     /// Registers it on a runtime.
     pub register: fn(&Runtime) -> Result<(), BeldiError>,
 }
