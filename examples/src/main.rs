@@ -178,7 +178,8 @@ fn check_args(args: &CounterArgs) -> Result<(), String> {
 }
 
 /// The function every request runs: increment, then read the counter back.
-async fn increment(ctx: Ctx, _input: ()) -> Result<i64, UserError> {
+#[beldi::function(tables = ["counters"])]
+async fn increment(ctx: &Ctx, _input: ()) -> Result<i64, UserError> {
     ctx.update(
         "counters",
         "total",
@@ -206,8 +207,7 @@ async fn counter(args: CounterArgs) -> Result<bool, String> {
         ..Default::default()
     };
     let rt = Runtime::with_config(store.clone(), config).map_err(|e| e.to_string())?;
-    rt.register("increment", &["counters"], increment)
-        .map_err(|e| e.to_string())?;
+    rt.register_all().map_err(|e| e.to_string())?;
     rt.provision().await.map_err(|e| e.to_string())?;
     store.reset();
 
@@ -236,7 +236,13 @@ async fn counter(args: CounterArgs) -> Result<bool, String> {
                 for attempt in first_attempt..first_attempt + 10_000 {
                     stats.executions.fetch_add(1, Ordering::Relaxed);
                     match rt
-                        .execute("increment", &id, AttrValue::Null, plan.clone(), attempt)
+                        .execute(
+                            increment.name(),
+                            &id,
+                            AttrValue::Null,
+                            plan.clone(),
+                            attempt,
+                        )
                         .await
                     {
                         Ok(e) => return Ok(e.result),
