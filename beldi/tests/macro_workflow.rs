@@ -184,15 +184,8 @@ async fn explorer_passes_on_a_macro_written_workflow() {
 #[cfg(feature = "dynamodb")]
 #[tokio::test]
 async fn explorer_passes_on_a_macro_written_workflow_on_dynamodb() {
-    let endpoint = match std::env::var("BELDI_DYNAMODB_ENDPOINT") {
-        Ok(e) if !e.is_empty() => e,
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("BELDI_DYNAMODB_ENDPOINT is not set under CI=true: run scripts/test.sh")
-        }
-        _ => {
-            eprintln!("SKIPPED: BELDI_DYNAMODB_ENDPOINT is not set; run scripts/test.sh");
-            return;
-        }
+    let Some(endpoint) = beldi::dynamodb::test_endpoint() else {
+        return;
     };
     let store: Arc<dyn Store> = Arc::new(beldi::dynamodb::DynamoDbStore::local(endpoint).await);
     let run = format!(

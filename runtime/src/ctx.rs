@@ -244,6 +244,26 @@ impl Ctx {
         }
     }
 
+    /// Logs `(kind, target, value)` at `step` unless logged already; returns the record in
+    /// the log, after checking it is for the same operation and target.
+    async fn log_step(
+        &self,
+        step: u64,
+        kind: &str,
+        target: &str,
+        value: Option<AttrValue>,
+    ) -> Result<LogRecord, BeldiError> {
+        let rec = LogRecord {
+            kind: kind.into(),
+            target: target.into(),
+            value,
+        };
+        let table = self.inner.tables.log();
+        let got = log::record(&*self.inner.store, &table, &self.inner.instance, step, rec).await?;
+        self.check_log(step, &got, kind, target)?;
+        Ok(got)
+    }
+
     fn check_log(
         &self,
         step: u64,
@@ -312,20 +332,7 @@ impl Ctx {
         {
             m.insert("v".into(), v.clone());
         }
-        let rec = LogRecord {
-            kind: "read".into(),
-            target: want.clone(),
-            value: Some(value),
-        };
-        let got = log::record(
-            store,
-            &self.inner.tables.log(),
-            &self.inner.instance,
-            step,
-            rec,
-        )
-        .await?;
-        self.check_log(step, &got, "read", &want)?;
+        let got = self.log_step(step, "read", &want, Some(value)).await?;
         Ok(got
             .value
             .as_ref()
@@ -498,20 +505,7 @@ impl Ctx {
                 .map(|(k, v)| AttrValue::L(vec![AttrValue::S(k), v]))
                 .collect(),
         );
-        let rec = LogRecord {
-            kind: "scan".into(),
-            target: table.clone(),
-            value: Some(list),
-        };
-        let got = log::record(
-            store,
-            &self.inner.tables.log(),
-            &self.inner.instance,
-            step,
-            rec,
-        )
-        .await?;
-        self.check_log(step, &got, "scan", &table)?;
+        let got = self.log_step(step, "scan", &table, Some(list)).await?;
         let corrupt = || BeldiError::Corrupt {
             what: format!("scan log of step {step}"),
             message: "not a list of pairs".into(),
@@ -567,20 +561,29 @@ impl Ctx {
         crate::invoke::callee_id(self.function(), &self.inner.instance, step)
     }
 
+    /// Logs a call or spawn of `function` at `step` (with the derived callee id); returns the
+    /// callee id and the record in the log.
+    async fn invoke_record(
+        &self,
+        step: u64,
+        kind: &'static str,
+        function: &str,
+    ) -> Result<(String, LogRecord), BeldiError> {
+        self.note(step, kind);
+        self.inner.rt.function_exists(function)?;
+        let callee = self.callee_id(step);
+        let rec = crate::invoke::call_record(kind, function, &callee);
+        let got = self.log_step(step, kind, function, rec.value).await?;
+        Ok((callee, got))
+    }
+
     async fn call_at(
         &self,
         step: u64,
         function: &str,
         input: AttrValue,
     ) -> Result<AttrValue, BeldiError> {
-        self.note(step, "call");
-        self.inner.rt.function_exists(function)?;
-        let callee = self.callee_id(step);
-        let log_table = self.inner.tables.log();
-        let store = &*self.inner.store;
-        let rec = crate::invoke::call_record("call", function, &callee);
-        let got = log::record(store, &log_table, &self.inner.instance, step, rec).await?;
-        self.check_log(step, &got, "call", function)?;
+        let (callee, got) = self.invoke_record(step, "call", function).await?;
         if let Some(r) = crate::invoke::logged_result(&got) {
             return Ok(r);
         }
@@ -603,10 +606,14 @@ impl Ctx {
             )
             .await?;
         self.maybe_crash(CrashPoint::Inside(step)).await;
-        Ok(
-            log::set_call_result(store, &log_table, &self.inner.instance, step, &exec.result)
-                .await?,
+        Ok(log::set_call_result(
+            &*self.inner.store,
+            &self.inner.tables.log(),
+            &self.inner.instance,
+            step,
+            &exec.result,
         )
+        .await?)
     }
 
     /// Starts function `function` asynchronously and returns the callee's instance id once
@@ -639,20 +646,7 @@ impl Ctx {
         function: &str,
         input: AttrValue,
     ) -> Result<String, BeldiError> {
-        self.note(step, "spawn");
-        self.inner.rt.function_exists(function)?;
-        let callee = self.callee_id(step);
-        let store = &*self.inner.store;
-        let rec = crate::invoke::call_record("spawn", function, &callee);
-        let got = log::record(
-            store,
-            &self.inner.tables.log(),
-            &self.inner.instance,
-            step,
-            rec,
-        )
-        .await?;
-        self.check_log(step, &got, "spawn", function)?;
+        let (callee, _) = self.invoke_record(step, "spawn", function).await?;
         self.maybe_crash(CrashPoint::Inside(step)).await;
         let caller = crate::intent::CallerRef {
             function: self.function().to_owned(),

@@ -39,6 +39,26 @@ pub const LOCAL_ACCESS_KEY: &str = "beldilocal";
 /// The region every local client uses.
 pub const LOCAL_REGION: &str = "us-east-1";
 
+/// The DynamoDB Local endpoint for tests, from `BELDI_DYNAMODB_ENDPOINT` (which
+/// `scripts/test.sh` sets). When it is missing: under `CI=true` this panics (a suite that needs
+/// DynamoDB must not pass by skipping); elsewhere it says so on stderr and returns `None`.
+pub fn test_endpoint() -> Option<String> {
+    match std::env::var("BELDI_DYNAMODB_ENDPOINT") {
+        Ok(e) if !e.is_empty() => Some(e),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "BELDI_DYNAMODB_ENDPOINT is not set under CI=true: run the tests with scripts/test.sh"
+            )
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED: BELDI_DYNAMODB_ENDPOINT is not set; run scripts/test.sh to test against DynamoDB Local"
+            );
+            None
+        }
+    }
+}
+
 /// How to reach DynamoDB.
 #[derive(Clone, Debug, Default)]
 pub struct DynamoDbConfig {

@@ -26,25 +26,8 @@ fn run_id() -> &'static str {
     })
 }
 
-pub fn endpoint() -> Option<String> {
-    match std::env::var("BELDI_DYNAMODB_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!(
-                "BELDI_DYNAMODB_ENDPOINT is not set under CI=true: run the tests with scripts/test.sh"
-            )
-        }
-        _ => {
-            eprintln!(
-                "SKIPPED: BELDI_DYNAMODB_ENDPOINT is not set; run scripts/test.sh to test against DynamoDB Local"
-            );
-            None
-        }
-    }
-}
-
 async fn fixture(test: &str) -> Option<Fixture> {
-    let endpoint = endpoint()?;
+    let endpoint = beldi_runtime::dynamodb::test_endpoint()?;
     let store = DynamoDbStore::local(endpoint).await;
     Some(Fixture {
         store: Arc::new(store),

@@ -58,6 +58,24 @@ impl Backend {
             }
         }
     }
+    /// A shared DynamoDB Local store with a table prefix unique to this run and test, or
+    /// `None` when the endpoint is not set (outside CI).
+    #[cfg(feature = "dynamodb")]
+    pub async fn dynamodb(suite: char, test: &str) -> Option<Backend> {
+        let endpoint = beldi_runtime::dynamodb::test_endpoint()?;
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let short: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect();
+        Some(Backend::Shared {
+            store: Arc::new(beldi_runtime::dynamodb::DynamoDbStore::local(endpoint).await),
+            prefix: format!("{suite}{}{short}", &run[..8]),
+            counter: AtomicUsize::new(0),
+        })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Embedded(_) => "embedded",
