@@ -212,14 +212,19 @@ impl<'a> Daal<'a> {
             .collect())
     }
 
-    async fn create_head(&self, key: &str) -> Result<String, StoreError> {
-        let id = row_id(0);
+    fn empty_row(key: &str, id: &str) -> Item {
         let mut item = Item::new();
         item.insert(DAAL_KEY.into(), key.into());
-        item.insert(DAAL_ROW.into(), id.clone().into());
+        item.insert(DAAL_ROW.into(), id.into());
         item.insert(LOGS.into(), AttrValue::M(Default::default()));
         item.insert(LOG_COUNT.into(), 0.into());
         item.insert(GC_COUNT.into(), 0.into());
+        item
+    }
+
+    async fn create_head(&self, key: &str) -> Result<String, StoreError> {
+        let id = row_id(0);
+        let item = Self::empty_row(key, &id);
         match self
             .store
             .put(Put::new(self.table, item).if_absent(DAAL_KEY))
@@ -238,12 +243,7 @@ impl<'a> Daal<'a> {
             return Ok(next.to_owned());
         }
         let id = next_row_id(full.id())?;
-        let mut item = Item::new();
-        item.insert(DAAL_KEY.into(), key.into());
-        item.insert(DAAL_ROW.into(), id.clone().into());
-        item.insert(LOGS.into(), AttrValue::M(Default::default()));
-        item.insert(LOG_COUNT.into(), 0.into());
-        item.insert(GC_COUNT.into(), 0.into());
+        let mut item = Self::empty_row(key, &id);
         for attr in [VALUE, HOLDER] {
             if let Some(v) = full.0.get(attr) {
                 item.insert(attr.into(), v.clone());
@@ -314,7 +314,14 @@ impl<'a> Daal<'a> {
         }
         let mut row = match rows.last() {
             Some(r) => r.id().to_owned(),
-            None => self.create_head(key).await?,
+            None => {
+                // A new key: check the write on an empty row first, so a write that cannot
+                // succeed (too large, invalid path) leaves nothing behind.
+                let mut probe = Self::empty_row(key, &row_id(0));
+                crate::store::eval::apply_actions(&mut probe, actions)?;
+                crate::store::validate::item_within_limit(self.table, &probe)?;
+                self.create_head(key).await?
+            }
         };
         let entry_path = Path::attr(LOGS).key(cid);
         let room = Condition::not_exists(entry_path.clone())
