@@ -55,7 +55,6 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
     let mut rewriter = Rewriter {
         ctx: sig.ctx.clone(),
-        ctx_by_ref: sig.ctx_by_ref,
         function: name.value(),
         seen: Default::default(),
         txn_depth: 0,
@@ -81,8 +80,20 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!(ctx)
     };
-    // A `#[beldi::txn]` function runs its whole body in a transaction scope.
-    let scope_ctx = args.txn.then(|| quote!(let ctx = ctx.__txn(1);));
+    // A `#[beldi::txn]` function runs its whole body as a transaction.
+    let call = if args.txn {
+        let pass = if sig.ctx_by_ref {
+            quote!(&__beldi_tctx)
+        } else {
+            quote!(__beldi_tctx.clone())
+        };
+        let ctx_ident = syn::Ident::new("ctx", proc_macro2::Span::call_site());
+        let body = quote!(#body_ident(#pass, input.clone()).await);
+        let lp = txn_loop(&ctx_ident, 1, 0, body);
+        quote!(#lp)
+    } else {
+        quote!(#body_ident(#pass_ctx, input).await)
+    };
     let timeout = args
         .timeout_ms
         .map(|ms| quote!(rt.set_timeout(#name, ::core::time::Duration::from_millis(#ms))?;));
@@ -120,8 +131,7 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
         const _: () = {
             fn __beldi_register(rt: &::beldi::__private::Runtime) -> ::core::result::Result<(), ::beldi::__private::BeldiError> {
                 rt.register(#name, &[#(#tables),*], |ctx: ::beldi::__private::Ctx, input: #input| async move {
-                    #scope_ctx
-                    #body_ident(#pass_ctx, input).await
+                    #call
                 })?;
                 #timeout
                 ::core::result::Result::Ok(())
@@ -140,6 +150,26 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let errs = errors_to_tokens(errors);
     quote!(#errs #expansion)
+}
+
+/// The expression a transaction runs as: begin, the body (its value a `Result`; `?` inside
+/// stays inside), then commit or abort, retrying a transaction that died under wait-die.
+pub fn txn_loop(ctx: &syn::Ident, scope: u32, retries: u32, body: TokenStream) -> TokenStream {
+    quote! {{
+        let mut __beldi_txn = #ctx.__txn_block(#scope, #retries);
+        loop {
+            let __beldi_tctx = match __beldi_txn.begin().await {
+                ::core::result::Result::Ok(c) => c,
+                ::core::result::Result::Err(e) => break ::core::result::Result::Err(::core::convert::From::from(e)),
+            };
+            let __beldi_out = (async { #body }).await;
+            match __beldi_txn.end(&__beldi_tctx, ::beldi::__private::txn_is_ok(&__beldi_out)).await {
+                ::beldi::__private::TxnEnd::Done => break __beldi_out,
+                ::beldi::__private::TxnEnd::Retry => continue,
+                ::beldi::__private::TxnEnd::Failed(e) => break ::core::result::Result::Err(::core::convert::From::from(e)),
+            }
+        }
+    }}
 }
 
 pub fn txn_outside(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -47,7 +47,6 @@ fn fnv32(parts: &[&str]) -> u32 {
 
 pub struct Rewriter<'e> {
     pub ctx: Ident,
-    pub ctx_by_ref: bool,
     pub function: String,
     pub seen: HashMap<u32, u32>,
     pub txn_depth: usize,
@@ -137,26 +136,18 @@ impl VisitMut for Rewriter<'_> {
                 if self.txn_depth > 0 {
                     self.errors.push(syn::Error::new_spanned(&attr, "nested #[beldi::txn] blocks are not supported: a transaction already encloses this block"));
                 }
-                if !matches!(attr.meta, syn::Meta::Path(_)) {
-                    self.errors.push(syn::Error::new_spanned(
-                        &attr,
-                        "#[beldi::txn] takes no arguments yet",
-                    ));
-                }
+                let retries = txn_retries(&attr, self.errors);
                 self.txn_depth += 1;
                 syn::visit_mut::visit_expr_block_mut(self, b);
                 self.txn_depth -= 1;
                 let scope = self.site("txn", &b.block.to_token_stream().to_string());
                 let stmts = &b.block.stmts;
                 let ctx = &self.ctx;
-                let bind = if self.ctx_by_ref {
-                    quote!(let __beldi_txn_ctx = #ctx.__txn(#scope); let #ctx = &__beldi_txn_ctx;)
-                } else {
-                    quote!(let #ctx = #ctx.__txn(#scope);)
-                };
-                // The block's value is its Result; `?` inside it stays inside it; inside it
-                // the context is scoped to the transaction.
-                *e = parse_quote!((async { #bind #(#stmts)* }).await);
+                // The block runs as a transaction: begun, committed if it returns `Ok`,
+                // aborted otherwise; inside it the context is the transaction's.
+                let body = quote!(let #ctx = &__beldi_tctx; #(#stmts)*);
+                *e = syn::parse2(crate::expand::txn_loop(ctx, scope, retries, body))
+                    .expect("a transaction block expands to an expression");
                 return;
             }
         }
@@ -178,6 +169,45 @@ impl VisitMut for Rewriter<'_> {
                 let site = self.site(&method, &tokens);
                 m.args[0] = parse_quote!(&#ctx.__site(#site));
             }
+        }
+    }
+}
+
+/// The `retries = N` argument of a `#[beldi::txn]` attribute (0 when absent).
+pub fn txn_retries(attr: &syn::Attribute, errors: &mut Vec<syn::Error>) -> u32 {
+    match &attr.meta {
+        syn::Meta::Path(_) => 0,
+        syn::Meta::List(l) => match l.parse_args::<syn::MetaNameValue>() {
+            Ok(nv) if nv.path.is_ident("retries") => match &nv.value {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(i),
+                    ..
+                }) => i.base10_parse::<u32>().unwrap_or_else(|e| {
+                    errors.push(e);
+                    0
+                }),
+                other => {
+                    errors.push(syn::Error::new_spanned(
+                        other,
+                        "`retries` takes a number, like `retries = 3`",
+                    ));
+                    0
+                }
+            },
+            _ => {
+                errors.push(syn::Error::new_spanned(
+                    &l.tokens,
+                    "#[beldi::txn] takes only `retries = N`",
+                ));
+                0
+            }
+        },
+        syn::Meta::NameValue(nv) => {
+            errors.push(syn::Error::new_spanned(
+                nv,
+                "#[beldi::txn] takes only `retries = N`, in parentheses",
+            ));
+            0
         }
     }
 }

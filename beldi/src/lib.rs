@@ -103,6 +103,7 @@ pub mod __private {
     pub use beldi_runtime::inventory;
     pub use beldi_runtime::invoke::Handle;
     pub use beldi_runtime::platform::Registration;
+    pub use beldi_runtime::txn::{__is_ok as txn_is_ok, TxnEnd};
     pub use beldi_runtime::{BeldiError, Ctx, Runtime};
     pub use serde;
 }

@@ -100,6 +100,7 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
                     it.caller,
                     plan,
                     it.restarts + 1,
+                    None,
                 )
                 .await
                 .is_ok()

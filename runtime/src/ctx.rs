@@ -36,11 +36,11 @@ use crate::value::{from_attr, to_attr};
 /// The handle a function body uses for every logged operation. Cheap to clone.
 #[derive(Clone)]
 pub struct Ctx {
-    inner: Arc<CtxInner>,
+    pub(crate) inner: Arc<CtxInner>,
     /// The call site the next operation is made from (set by the macros).
-    site: Option<u32>,
-    /// The `#[beldi::txn]` scope this context belongs to, if any.
-    txn: Option<u32>,
+    pub(crate) site: Option<u32>,
+    /// The transaction this context works in, if any.
+    pub(crate) txn: Option<Arc<crate::txn::TxnState>>,
 }
 
 /// Bits of a step that hold the occurrence number of its call site.
@@ -59,7 +59,7 @@ pub(crate) struct CtxInner {
     pub(crate) crash: Arc<Notify>,
     pub(crate) crashed: Mutex<Option<CrashPoint>>,
     next_step: AtomicU64,
-    failure: Mutex<Option<BeldiError>>,
+    pub(crate) failure: Mutex<Option<BeldiError>>,
 }
 
 /// The separator between instance id and step in a DAAL log entry id.
@@ -77,10 +77,11 @@ impl Ctx {
         plan: FaultPlan,
         attempt: u32,
         crash: Arc<Notify>,
+        joined: Option<crate::txn::TxnCtx>,
     ) -> Ctx {
         Ctx {
             site: None,
-            txn: None,
+            txn: joined.map(crate::txn::TxnState::participant),
             inner: Arc::new(CtxInner {
                 store: rt.store().clone(),
                 row_capacity: rt.config().row_capacity,
@@ -96,19 +97,6 @@ impl Ctx {
                 next_step: AtomicU64::new(0),
                 failure: Mutex::new(None),
             }),
-        }
-    }
-
-    /// The context inside a `#[beldi::txn]` block or function (used by the generated code).
-    /// Transactional semantics (locks, shadow writes, commit and abort) come with the
-    /// transactions layer; today the scope is recorded and reported by
-    /// [`Ctx::in_transaction`].
-    #[doc(hidden)]
-    pub fn __txn(&self, scope: u32) -> Ctx {
-        Ctx {
-            inner: self.inner.clone(),
-            site: None,
-            txn: Some(scope.max(1)),
         }
     }
 
@@ -132,7 +120,7 @@ impl Ctx {
         self.inner.next_step.load(Ordering::SeqCst)
     }
 
-    fn alloc(&self) -> u64 {
+    pub(crate) fn alloc(&self) -> u64 {
         match self.site {
             // A macro-identified call site: its id, and how many operations it made before.
             Some(site) => {
@@ -161,11 +149,11 @@ impl Ctx {
         Ctx {
             inner: self.inner.clone(),
             site: Some(site.max(1)),
-            txn: self.txn,
+            txn: self.txn.clone(),
         }
     }
 
-    fn note(&self, step: u64, kind: &'static str) {
+    pub(crate) fn note(&self, step: u64, kind: &'static str) {
         self.inner
             .ops
             .lock()
@@ -184,8 +172,33 @@ impl Ctx {
             .collect()
     }
 
-    fn cid(&self, step: u64) -> String {
+    pub(crate) fn cid(&self, step: u64) -> String {
         format!("{}{CID_SEPARATOR}{step}", self.inner.instance)
+    }
+
+    /// A description of this execution's first failure, if any (the failure stays recorded).
+    pub(crate) fn failed(&self) -> Option<BeldiError> {
+        self.inner
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|e| match e {
+                BeldiError::TxnAborted {
+                    txn,
+                    reason,
+                    wait_die,
+                } => BeldiError::TxnAborted {
+                    txn: txn.clone(),
+                    reason: reason.clone(),
+                    wait_die: *wait_die,
+                },
+                other => BeldiError::Crashed {
+                    function: self.function().to_owned(),
+                    instance: self.inner.instance.clone(),
+                    reason: other.to_string(),
+                },
+            })
     }
 
     pub(crate) fn take_failure(&self) -> Option<BeldiError> {
@@ -215,7 +228,7 @@ impl Ctx {
     }
 
     /// Runs one logged operation with its crash points and failure tracking.
-    async fn step<T>(
+    pub(crate) async fn step<T>(
         &self,
         step: u64,
         op: impl Future<Output = Result<T, BeldiError>>,
@@ -230,6 +243,23 @@ impl Ctx {
             Err(e) => {
                 // The platform reports the original error; the body gets a description, so
                 // whatever it makes of it, the execution is not recorded as done.
+                if let (
+                    BeldiError::TxnAborted {
+                        wait_die: true,
+                        reason,
+                        ..
+                    },
+                    Some(t),
+                ) = (&e, &self.txn)
+                {
+                    t.mark_died(reason);
+                    if t.coordinator {
+                        // An expected outcome: the transaction block aborts and may retry.
+                        return Err(e);
+                    }
+                    // A participant does not finish: its caller learns of the death and the
+                    // coordinator aborts (and may retry) the whole transaction.
+                }
                 let seen = BeldiError::StepFailed {
                     step,
                     message: e.to_string(),
@@ -246,7 +276,7 @@ impl Ctx {
 
     /// Logs `(kind, target, value)` at `step` unless logged already; returns the record in
     /// the log, after checking it is for the same operation and target.
-    async fn log_step(
+    pub(crate) async fn log_step(
         &self,
         step: u64,
         kind: &str,
@@ -264,7 +294,7 @@ impl Ctx {
         Ok(got)
     }
 
-    fn check_log(
+    pub(crate) fn check_log(
         &self,
         step: u64,
         got: &LogRecord,
@@ -305,13 +335,16 @@ impl Ctx {
         async move { fut.await?.map(|v| from_attr(&v, &what)).transpose() }
     }
 
-    async fn read_at(
+    pub(crate) async fn read_at(
         &self,
         step: u64,
         table: String,
         key: String,
     ) -> Result<Option<AttrValue>, BeldiError> {
         self.note(step, "read");
+        if let Some(t) = self.txn.clone() {
+            return crate::txn::read(self, &t, step, &table, &key).await;
+        }
         let t = self.inner.tables.data(&table)?;
         let want = target(&table, &key);
         let store = &*self.inner.store;
@@ -438,7 +471,7 @@ impl Ctx {
         }
     }
 
-    async fn write_at(
+    pub(crate) async fn write_at(
         &self,
         step: u64,
         table: String,
@@ -448,6 +481,10 @@ impl Ctx {
         cond: Option<Condition>,
     ) -> Result<bool, BeldiError> {
         self.note(step, entry.kind());
+        if let Some(t) = self.txn.clone() {
+            return crate::txn::write(self, &t, step, &table, &key, entry, &actions, cond.as_ref())
+                .await;
+        }
         let t = self.inner.tables.data(&table)?;
         if key.is_empty() {
             return Err(
@@ -494,6 +531,13 @@ impl Ctx {
         table: String,
     ) -> Result<Vec<(String, AttrValue)>, BeldiError> {
         self.note(step, "scan");
+        if self.txn.is_some() {
+            return Err(BeldiError::TxnAborted {
+                txn: String::new(),
+                reason: format!("`scan` of `{table}` is not supported inside a transaction"),
+                wait_die: false,
+            });
+        }
         let t = self.inner.tables.data(&table)?;
         let store = &*self.inner.store;
         let values = Daal::new(store, &t, self.inner.row_capacity)
@@ -563,7 +607,7 @@ impl Ctx {
 
     /// Logs a call or spawn of `function` at `step` (with the derived callee id); returns the
     /// callee id and the record in the log.
-    async fn invoke_record(
+    pub(crate) async fn invoke_record(
         &self,
         step: u64,
         kind: &'static str,
@@ -577,7 +621,7 @@ impl Ctx {
         Ok((callee, got))
     }
 
-    async fn call_at(
+    pub(crate) async fn call_at(
         &self,
         step: u64,
         function: &str,
@@ -587,6 +631,13 @@ impl Ctx {
         if let Some(r) = crate::invoke::logged_result(&got) {
             return Ok(r);
         }
+        let txn = match &self.txn {
+            Some(t) => {
+                crate::txn::add_participant(self, &t.ctx, function).await?;
+                Some(t.ctx.with(crate::txn::Instruction::Execute))
+            }
+            None => None,
+        };
         let caller = crate::intent::CallerRef {
             function: self.function().to_owned(),
             instance: self.inner.instance.clone(),
@@ -603,6 +654,7 @@ impl Ctx {
                 Some(caller),
                 self.inner.plan.clone(),
                 self.inner.attempt,
+                txn,
             )
             .await?;
         self.maybe_crash(CrashPoint::Inside(step)).await;

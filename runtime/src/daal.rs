@@ -244,7 +244,7 @@ impl<'a> Daal<'a> {
         }
         let id = next_row_id(full.id())?;
         let mut item = Self::empty_row(key, &id);
-        for attr in [VALUE, HOLDER] {
+        for attr in [VALUE, HOLDER, crate::txn::HOLDER_TS] {
             if let Some(v) = full.0.get(attr) {
                 item.insert(attr.into(), v.clone());
             }

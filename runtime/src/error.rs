@@ -74,6 +74,18 @@ pub enum BeldiError {
         /// Why.
         reason: String,
     },
+    /// The transaction was aborted: it died under wait-die (`wait_die`: an older transaction
+    /// holds a lock it needs; retrying as a new transaction may succeed), or it was used in a
+    /// way transactions do not support.
+    #[error("transaction `{txn}` aborted: {reason}")]
+    TxnAborted {
+        /// The transaction id.
+        txn: String,
+        /// Why.
+        reason: String,
+        /// Whether it died under wait-die.
+        wait_die: bool,
+    },
     /// A logged operation failed; the function body sees this, and the platform reports the
     /// original error when the body returns.
     #[error("step {step} failed: {message}")]

@@ -34,6 +34,7 @@ pub mod log;
 pub mod platform;
 pub mod store;
 pub mod tables;
+pub mod txn;
 pub mod value;
 
 #[doc(hidden)]

@@ -46,6 +46,40 @@ impl LogRecord {
     }
 }
 
+/// Logs `record` under the sort key `sort` of `instance` (sub-steps of a step) unless that
+/// is logged already; returns the record in the log afterwards.
+pub async fn record_at(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+    sort: &str,
+    record: LogRecord,
+) -> Result<LogRecord, StoreError> {
+    let mut item = Item::new();
+    item.insert(INSTANCE.into(), instance.into());
+    item.insert(STEP.into(), sort.into());
+    item.insert(KIND.into(), record.kind.clone().into());
+    item.insert(TARGET.into(), record.target.clone().into());
+    if let Some(v) = &record.value {
+        item.insert(VALUE.into(), v.clone());
+    }
+    match store
+        .put(
+            Put::new(table, item)
+                .if_absent(INSTANCE)
+                .return_item_on_failure(),
+        )
+        .await
+    {
+        Ok(_) => Ok(record),
+        Err(StoreError::ConditionFailed {
+            item: Some(existing),
+            ..
+        }) => Ok(LogRecord::from_item(&existing)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Logs `record` at `(instance, step)` unless the step is logged already; returns the
 /// record that is in the log afterwards (ours, or the earlier one).
 pub async fn record(
@@ -127,6 +161,20 @@ pub async fn get(
     use crate::store::Key;
     Ok(store
         .get(table, &Key::with_sort(instance, step_key(step)))
+        .await?
+        .map(|i| LogRecord::from_item(&i)))
+}
+
+/// The record under sort key `sort` of `instance`, if logged.
+pub async fn get_at(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+    sort: &str,
+) -> Result<Option<LogRecord>, StoreError> {
+    use crate::store::Key;
+    Ok(store
+        .get(table, &Key::with_sort(instance, sort))
         .await?
         .map(|i| LogRecord::from_item(&i)))
 }

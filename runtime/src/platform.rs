@@ -374,7 +374,8 @@ impl Runtime {
         plan: FaultPlan,
         attempt: u32,
     ) -> Result<Execution, BeldiError> {
-        self.run(name, instance, input, None, plan, attempt).await
+        self.run(name, instance, input, None, plan, attempt, None)
+            .await
     }
 
     /// Starts instance `instance` of `name` asynchronously: creates its intent (exactly
@@ -411,7 +412,10 @@ impl Runtime {
         if created {
             let (rt, name, instance) = (self.clone(), name.to_owned(), instance.to_owned());
             let handle = tokio::spawn(async move {
-                if let Err(e) = rt.run(&name, &instance, input, caller, plan, attempt).await {
+                if let Err(e) = rt
+                    .run(&name, &instance, input, caller, plan, attempt, None)
+                    .await
+                {
                     tracing::debug!("async instance {instance} of {name} did not finish: {e}");
                 }
             });
@@ -464,7 +468,37 @@ impl Runtime {
             .unwrap_or_default()
     }
 
-    /// One execution of an instance, root or callee.
+    /// Runs the commit or abort of `txn` in function `name`, as the exactly-once instance
+    /// `instance` (a sync callee of the function propagating it).
+    pub(crate) fn run_txn(
+        &self,
+        name: &str,
+        instance: &str,
+        caller: CallerRef,
+        txn: crate::txn::TxnCtx,
+        plan: FaultPlan,
+        attempt: u32,
+    ) -> BoxFuture<Result<Execution, BeldiError>> {
+        let input = AttrValue::S(format!("{:?} {}", txn.instruction, txn.id));
+        let (rt, name, instance) = (self.clone(), name.to_owned(), instance.to_owned());
+        // Boxed: commit propagation recurses through `run`.
+        Box::pin(async move {
+            rt.run(
+                &name,
+                &instance,
+                input,
+                Some(caller),
+                plan,
+                attempt,
+                Some(txn),
+            )
+            .await
+        })
+    }
+
+    /// One execution of an instance, root or callee; `txn` is the transaction it runs in,
+    /// or the commit or abort it is asked to do.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run(
         &self,
         name: &str,
@@ -473,10 +507,17 @@ impl Runtime {
         caller: Option<CallerRef>,
         plan: FaultPlan,
         attempt: u32,
+        txn: Option<crate::txn::TxnCtx>,
     ) -> Result<Execution, BeldiError> {
+        let finishing = txn
+            .as_ref()
+            .filter(|t| t.instruction != crate::txn::Instruction::Execute)
+            .cloned();
         validate_instance(instance)?;
         let f = self.function(name)?;
-        (f.check_input)(&input)?;
+        if finishing.is_none() {
+            (f.check_input)(&input)?;
+        }
         let store = self.inner.store.clone();
         let intent_table = f.tables.intent();
         let is_async = caller.as_ref().is_some_and(|c| c.is_async);
@@ -517,6 +558,7 @@ impl Runtime {
             plan,
             attempt,
             crash.clone(),
+            txn.filter(|_| finishing.is_none()),
         );
         let crashed = |reason: String| BeldiError::Crashed {
             function: name.to_owned(),
@@ -525,7 +567,26 @@ impl Runtime {
         };
         // The body runs in its own task, like a Lambda in its own sandbox: a panic or a
         // crash loses its in-memory state and nothing else.
-        let mut body = tokio::spawn((f.handler)(ctx.clone(), input));
+        let mut body = match finishing {
+            // A commit or abort runs the transaction's own procedure, not the user's body.
+            Some(t) => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let commit = t.instruction == crate::txn::Instruction::Commit;
+                    let step = ctx.alloc();
+                    let c = ctx.clone();
+                    ctx.step(step, async move {
+                        c.note(step, if commit { "commit" } else { "abort" });
+                        crate::txn::finish(&c, &t, step, commit).await
+                    })
+                    .await?;
+                    let mut m = std::collections::BTreeMap::new();
+                    m.insert("ok".to_owned(), AttrValue::Null);
+                    Ok(AttrValue::M(m))
+                })
+            }
+            None => tokio::spawn((f.handler)(ctx.clone(), input)),
+        };
         let out = tokio::select! {
             joined = &mut body => match joined {
                 Ok(out) => out,

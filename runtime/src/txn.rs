@@ -1,0 +1,674 @@
+//! Transactions across functions: strict two-phase locking with **wait-die**, writes
+//! buffered in each function's own shadow table, and exactly-once commit and abort that
+//! propagate to every participant.
+//!
+//! - A `#[beldi::txn]` block (or [`Ctx::__txn_block`]) begins a transaction: its id is
+//!   derived from the coordinator's instance and step, its start time is logged, so a
+//!   re-execution resumes the same transaction.
+//! - Inside it, every `read` and `write` first takes the item's lock: a logged conditional
+//!   write of the holder (`H`, with its start time `HT`) into the DAAL row, so the lock
+//!   survives row appends. If another transaction holds it, the **older** one (smaller start
+//!   time, ties by id) waits with bounded backoff and retries; the **younger** one dies
+//!   ([`BeldiError::TxnAborted`] with `wait_die: true`). Each decision is logged, so a replay
+//!   takes the same one.
+//! - Writes go to the function's shadow table (item per written key, holding the value the
+//!   key will have), invisible to others until commit; reads inside the transaction see
+//!   them. Every locked key, read or written, is recorded in the shadow table too.
+//! - Calls made inside the transaction carry it (`execute`); the caller records each callee
+//!   function once as a participant, however many times it calls it.
+//! - Commit: per key, one logged DAAL write applies the buffered value and releases the lock
+//!   atomically; then every participant is invoked with `commit`, which does the same in its
+//!   own tables, recursively. Abort releases every lock (read locks too) and propagates
+//!   `abort`. Both are logged steps of exactly-once instances, so a crash anywhere is finished
+//!   by a re-execution.
+//!
+//! Isolation of plain operations: a plain `read` sees only committed values (never a buffered
+//! write); a plain `write` does not take locks, so it is not isolated from transactions on the
+//! same key — use transactions for keys that transactions also write.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::ctx::Ctx;
+use crate::daal::{Daal, Entry, HOLDER, VALUE, WriteResult};
+use crate::error::BeldiError;
+use crate::log::LogRecord;
+use crate::store::{
+    AttrValue, Condition, Delete, Item, Key, Path, Put, Query, Store, StoreError, StoreExt,
+    UpdateAction,
+};
+use crate::tables::{DAAL_KEY, DAAL_ROW};
+
+/// The holder's start time attribute of a DAAL row.
+pub const HOLDER_TS: &str = "HT";
+/// Longest an older transaction waits for one lock before giving up (and aborting).
+pub const MAX_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// What a call inside a transaction asks the callee to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Instruction {
+    /// Run the body as part of the transaction.
+    Execute,
+    /// Apply the buffered writes and release the locks.
+    Commit,
+    /// Drop the buffered writes and release the locks.
+    Abort,
+}
+
+/// The transaction context that travels with invocations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnCtx {
+    /// The transaction id.
+    pub id: String,
+    /// Its start time (ms since the epoch): the wait-die age.
+    pub ts: i64,
+    /// What the callee is asked to do.
+    pub instruction: Instruction,
+}
+
+impl TxnCtx {
+    /// The same transaction with another instruction.
+    pub fn with(&self, instruction: Instruction) -> TxnCtx {
+        TxnCtx {
+            instruction,
+            ..self.clone()
+        }
+    }
+    /// Whether `self` is older than a holder with start time `ts` and id `id`.
+    pub fn older_than(&self, ts: i64, id: &str) -> bool {
+        (self.ts, self.id.as_str()) < (ts, id)
+    }
+}
+
+/// A context's transaction.
+pub struct TxnState {
+    pub(crate) ctx: TxnCtx,
+    /// Whether this context began the transaction (else it joined it as a participant).
+    pub(crate) coordinator: bool,
+    /// Why the transaction must abort (set when it died under wait-die).
+    pub(crate) died: Mutex<Option<String>>,
+}
+
+impl TxnState {
+    pub(crate) fn participant(ctx: TxnCtx) -> Arc<TxnState> {
+        Arc::new(TxnState {
+            ctx,
+            coordinator: false,
+            died: Mutex::new(None),
+        })
+    }
+    pub(crate) fn coordinator(ctx: TxnCtx) -> Arc<TxnState> {
+        Arc::new(TxnState {
+            ctx,
+            coordinator: true,
+            died: Mutex::new(None),
+        })
+    }
+    /// Records that the transaction died (first reason wins).
+    pub(crate) fn mark_died(&self, why: &str) {
+        self.died
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| why.to_owned());
+    }
+    fn died(&self) -> Option<String> {
+        self.died.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn shadow_sort(kind: char, table: &str, key: &str) -> String {
+    format!("{kind}\u{0}{table}\u{0}{key}")
+}
+
+fn parse_sort(s: &str) -> Option<(char, &str, &str)> {
+    let mut parts = s.splitn(3, '\u{0}');
+    let kind = parts.next()?.chars().next()?;
+    Some((kind, parts.next()?, parts.next().unwrap_or("")))
+}
+
+async fn shadow_put(
+    ctx: &Ctx,
+    txn: &TxnCtx,
+    sort: String,
+    value: Option<AttrValue>,
+) -> Result<(), BeldiError> {
+    let mut item = Item::new();
+    item.insert(DAAL_KEY.into(), AttrValue::S(txn.id.clone()));
+    item.insert(DAAL_ROW.into(), AttrValue::S(sort));
+    if let Some(v) = value {
+        item.insert(VALUE.into(), v);
+    }
+    ctx.inner
+        .store
+        .put(Put::new(ctx.inner.tables.shadow(), item))
+        .await?;
+    Ok(())
+}
+
+async fn shadow_get(
+    ctx: &Ctx,
+    txn: &TxnCtx,
+    table: &str,
+    key: &str,
+) -> Result<Option<Item>, BeldiError> {
+    Ok(ctx
+        .inner
+        .store
+        .get(
+            &ctx.inner.tables.shadow(),
+            &Key::with_sort(txn.id.as_str(), shadow_sort('W', table, key)),
+        )
+        .await?)
+}
+
+/// Records `function` as a participant of the transaction (idempotent).
+pub(crate) async fn add_participant(
+    ctx: &Ctx,
+    txn: &TxnCtx,
+    function: &str,
+) -> Result<(), BeldiError> {
+    shadow_put(ctx, txn, shadow_sort('P', function, ""), None).await
+}
+
+fn died(txn: &TxnCtx, reason: String) -> BeldiError {
+    BeldiError::TxnAborted {
+        txn: txn.id.clone(),
+        reason,
+        wait_die: true,
+    }
+}
+
+/// Takes the lock of `key` for the transaction, waiting if older, dying if younger.
+///
+/// Only attempts made while the lock looks free are logged (as conditional writes of the
+/// holder, `<cid>.L<k>`); waiting writes nothing. A death is logged (`<step>.D` in the log)
+/// before it is acted on. A re-execution first replays what was logged: a logged death
+/// dies again, a logged successful attempt holds the lock again — whatever the lock's
+/// state is now.
+async fn lock(
+    ctx: &Ctx,
+    state: &TxnState,
+    step: u64,
+    table: &str,
+    data: &str,
+    key: &str,
+) -> Result<(), BeldiError> {
+    let txn = &state.ctx;
+    if let Some(why) = state.died() {
+        return Err(died(txn, why));
+    }
+    let store = &*ctx.inner.store;
+    let log_table = ctx.inner.tables.log();
+    let death_key = format!("{}.D", crate::log::step_key(step));
+    let daal = Daal::new(store, data, ctx.inner.row_capacity);
+    let base = ctx.cid(step);
+    // Replay what an earlier execution logged.
+    let mut attempt = 0u32;
+    let rows = daal.rows(key).await?;
+    loop {
+        let cid = format!("{base}.L{attempt}");
+        match rows.iter().find_map(|r| r.entry(&cid)) {
+            Some(Ok(Entry::CondWrite(true))) => {
+                shadow_put(ctx, txn, shadow_sort('L', table, key), None).await?;
+                return Ok(());
+            }
+            Some(_) => attempt += 1,
+            None => break,
+        }
+    }
+    let die = |why: String| -> BeldiError {
+        state.mark_died(&why);
+        died(txn, why)
+    };
+    if let Some(rec) =
+        crate::log::get_at(store, &log_table, &ctx.inner.instance, &death_key).await?
+    {
+        return Err(die(rec.target));
+    }
+    let free_or_mine = Condition::not_exists(HOLDER).or(Condition::eq(HOLDER, txn.id.as_str()));
+    let take = [
+        UpdateAction::set(HOLDER, txn.id.as_str()),
+        UpdateAction::set(HOLDER_TS, txn.ts),
+    ];
+    let started = std::time::Instant::now();
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        let tail = daal.tail(key).await?;
+        let (hid, hts) = tail
+            .as_ref()
+            .map(|r| {
+                (
+                    r.0.get(HOLDER)
+                        .and_then(AttrValue::as_s)
+                        .unwrap_or("")
+                        .to_owned(),
+                    r.0.get(HOLDER_TS)
+                        .and_then(AttrValue::as_i64)
+                        .unwrap_or(i64::MAX),
+                )
+            })
+            .unwrap_or_default();
+        if hid.is_empty() || hid == txn.id {
+            let cid = format!("{base}.L{attempt}");
+            attempt += 1;
+            let got = match daal
+                .write(
+                    key,
+                    &cid,
+                    Entry::CondWrite(true),
+                    &take,
+                    Some(&free_or_mine),
+                )
+                .await?
+            {
+                WriteResult::Fresh(e) | WriteResult::Logged(e) => e,
+            };
+            if got == Entry::CondWrite(true) {
+                shadow_put(ctx, txn, shadow_sort('L', table, key), None).await?;
+                return Ok(());
+            }
+            continue; // taken meanwhile: look again
+        }
+        if txn.older_than(hts, &hid) && started.elapsed() < MAX_LOCK_WAIT {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(20));
+            continue;
+        }
+        let why = format!("wait-die: `{table}/{key}` is held by the older transaction {hid}");
+        let rec = LogRecord {
+            kind: "die".into(),
+            target: why,
+            value: None,
+        };
+        let logged =
+            crate::log::record_at(store, &log_table, &ctx.inner.instance, &death_key, rec).await?;
+        return Err(die(logged.target));
+    }
+}
+
+/// The value of `key` as the transaction sees it: its own buffered write, or the committed
+/// value.
+async fn current(
+    ctx: &Ctx,
+    txn: &TxnCtx,
+    table: &str,
+    data: &str,
+    key: &str,
+) -> Result<Option<AttrValue>, BeldiError> {
+    if let Some(buffered) = shadow_get(ctx, txn, table, key).await? {
+        return Ok(buffered.get(VALUE).cloned());
+    }
+    let tail = Daal::new(&*ctx.inner.store, data, ctx.inner.row_capacity)
+        .tail(key)
+        .await?;
+    Ok(tail.and_then(|r| r.value().cloned()))
+}
+
+/// A transactional read: lock, then the transaction's view of the value, logged.
+pub(crate) async fn read(
+    ctx: &Ctx,
+    state: &TxnState,
+    step: u64,
+    table: &str,
+    key: &str,
+) -> Result<Option<AttrValue>, BeldiError> {
+    let data = ctx.inner.tables.data(table)?;
+    let target = format!("{table}/{key}");
+    if let Some(rec) = crate::log::get(
+        &*ctx.inner.store,
+        &ctx.inner.tables.log(),
+        &ctx.inner.instance,
+        step,
+    )
+    .await?
+    {
+        ctx.check_log(step, &rec, "read", &target)?;
+        return Ok(rec
+            .value
+            .as_ref()
+            .and_then(AttrValue::as_m)
+            .and_then(|m| m.get("v"))
+            .cloned());
+    }
+    lock(ctx, state, step, table, &data, key).await?;
+    let value = current(ctx, &state.ctx, table, &data, key).await?;
+    let mut m = std::collections::BTreeMap::new();
+    if let Some(v) = value {
+        m.insert("v".to_owned(), v);
+    }
+    let got = ctx
+        .log_step(step, "read", &target, Some(AttrValue::M(m)))
+        .await?;
+    Ok(got
+        .value
+        .as_ref()
+        .and_then(AttrValue::as_m)
+        .and_then(|m| m.get("v"))
+        .cloned())
+}
+
+/// A transactional write: lock, compute the new value from the transaction's view, log it,
+/// buffer it in the shadow table. Returns the condition's value for a conditional write.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn write(
+    ctx: &Ctx,
+    state: &TxnState,
+    step: u64,
+    table: &str,
+    key: &str,
+    entry: Entry,
+    actions: &[UpdateAction],
+    cond: Option<&Condition>,
+) -> Result<bool, BeldiError> {
+    let data = ctx.inner.tables.data(table)?;
+    let txn = &state.ctx;
+    let target = format!("{table}/{key}");
+    let kind = entry.kind();
+    let logged = match crate::log::get(
+        &*ctx.inner.store,
+        &ctx.inner.tables.log(),
+        &ctx.inner.instance,
+        step,
+    )
+    .await?
+    {
+        Some(rec) => {
+            ctx.check_log(step, &rec, kind, &target)?;
+            rec
+        }
+        None => {
+            lock(ctx, state, step, table, &data, key).await?;
+            let mut row = Item::new();
+            if let Some(v) = current(ctx, txn, table, &data, key).await? {
+                row.insert(VALUE.into(), v);
+            }
+            // Paths are relative to the value, as outside transactions.
+            let base = Path::attr(VALUE);
+            let rebase = |p: &Path| p.under(&base);
+            let actions: Vec<UpdateAction> = actions.iter().map(|a| a.map_path(&rebase)).collect();
+            let cond = cond.map(|c| c.map_paths(&rebase));
+            let holds = cond
+                .as_ref()
+                .is_none_or(|c| crate::store::eval::eval_condition(Some(&row), c));
+            if holds {
+                crate::store::eval::apply_actions(&mut row, &actions)?;
+                crate::store::validate::item_within_limit(&data, &row)?;
+            }
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("ok".to_owned(), AttrValue::Bool(holds));
+            if let Some(v) = row.get(VALUE) {
+                m.insert("v".to_owned(), v.clone());
+            }
+            ctx.log_step(step, kind, &target, Some(AttrValue::M(m)))
+                .await?
+        }
+    };
+    let m = logged
+        .value
+        .as_ref()
+        .and_then(AttrValue::as_m)
+        .cloned()
+        .unwrap_or_default();
+    let holds = m.get("ok").and_then(AttrValue::as_bool).unwrap_or(false);
+    if holds {
+        // Idempotent: the logged value, buffered (no value = deleted).
+        shadow_put(ctx, txn, shadow_sort('W', table, key), m.get("v").cloned()).await?;
+    }
+    Ok(holds)
+}
+
+/// Finishes the function's part of a transaction (commit or abort) and propagates it to its
+/// participants. `step` is the logged step this is done under.
+pub(crate) async fn finish(
+    ctx: &Ctx,
+    txn: &TxnCtx,
+    step: u64,
+    commit: bool,
+) -> Result<(), BeldiError> {
+    let store: &dyn Store = &*ctx.inner.store;
+    let shadow = ctx.inner.tables.shadow();
+    let mut entries = store
+        .query_all(Query::new(shadow.as_str(), txn.id.as_str()))
+        .await?;
+    entries.sort_by(|a, b| {
+        a.get(DAAL_ROW)
+            .and_then(AttrValue::as_s)
+            .cmp(&b.get(DAAL_ROW).and_then(AttrValue::as_s))
+    });
+    let release = [
+        UpdateAction::remove(HOLDER),
+        UpdateAction::remove(HOLDER_TS),
+    ];
+    let mine = Condition::eq(HOLDER, txn.id.as_str());
+    let mut participants = Vec::new();
+    let written: std::collections::HashSet<(String, String)> = entries
+        .iter()
+        .filter_map(|e| parse_sort(e.get(DAAL_ROW)?.as_s()?))
+        .filter(|(k, _, _)| *k == 'W')
+        .map(|(_, t, k)| (t.to_owned(), k.to_owned()))
+        .collect();
+    for (n, e) in entries.iter().enumerate() {
+        let Some((kind, table, key)) = e
+            .get(DAAL_ROW)
+            .and_then(AttrValue::as_s)
+            .and_then(parse_sort)
+        else {
+            continue;
+        };
+        let cid = format!("{}.{}{n}", ctx.cid(step), if commit { 'C' } else { 'A' });
+        let data = || ctx.inner.tables.data(table);
+        match (kind, commit) {
+            ('P', _) => participants.push(table.to_owned()),
+            // Commit: apply the buffered value and release the lock, atomically.
+            ('W', true) => {
+                let mut actions: Vec<UpdateAction> = release.to_vec();
+                actions.push(match e.get(VALUE) {
+                    Some(v) => UpdateAction::Set(Path::attr(VALUE), v.clone()),
+                    None => UpdateAction::remove(VALUE),
+                });
+                Daal::new(store, &data()?, ctx.inner.row_capacity)
+                    .write(key, &cid, Entry::CondWrite(true), &actions, Some(&mine))
+                    .await?;
+            }
+            // A written key's lock goes with its write (commit) or its lock entry (abort).
+            ('L', true) if written.contains(&(table.to_owned(), key.to_owned())) => {}
+            ('W', false) => {}
+            // Every other lock, read locks included, is released.
+            ('L', _) => {
+                Daal::new(store, &data()?, ctx.inner.row_capacity)
+                    .write(key, &cid, Entry::CondWrite(true), &release, Some(&mine))
+                    .await?;
+            }
+            _ => {}
+        }
+    }
+    let instruction = if commit {
+        Instruction::Commit
+    } else {
+        Instruction::Abort
+    };
+    for function in &participants {
+        let id = crate::invoke::callee_id(
+            &format!("{}>{function}", ctx.function()),
+            &ctx.inner.instance,
+            step,
+        );
+        let caller = crate::intent::CallerRef {
+            function: ctx.function().to_owned(),
+            instance: ctx.inner.instance.clone(),
+            step,
+            is_async: false,
+        };
+        ctx.inner
+            .rt
+            .run_txn(
+                function,
+                &id,
+                caller,
+                txn.with(instruction),
+                ctx.inner.plan.clone(),
+                ctx.inner.attempt,
+            )
+            .await?;
+    }
+    // The shadow entries are no longer needed (deleting them is idempotent).
+    for e in &entries {
+        if let Some(sort) = e.get(DAAL_ROW).and_then(AttrValue::as_s) {
+            match store
+                .delete(Delete::new(
+                    shadow.as_str(),
+                    Key::with_sort(txn.id.as_str(), sort),
+                ))
+                .await
+            {
+                Ok(_) => {}
+                Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a transaction attempt ended (used by the code `#[beldi::txn]` generates).
+#[doc(hidden)]
+pub enum TxnEnd {
+    /// Committed, or aborted because the block returned `Err`: the block's value stands.
+    Done,
+    /// Died under wait-die and may run again as a new transaction.
+    Retry,
+    /// Died under wait-die with no retry left, or failed to finish.
+    Failed(BeldiError),
+}
+
+/// The state of one `#[beldi::txn]` block across its attempts (used by generated code).
+#[doc(hidden)]
+pub struct TxnBlock {
+    at: Ctx,
+    retries: u32,
+    attempt: u32,
+    first_ts: Option<i64>,
+    nested: bool,
+}
+
+impl TxnBlock {
+    /// Begins the next attempt: a logged step; returns the context inside the transaction.
+    pub async fn begin(&mut self) -> Result<Ctx, BeldiError> {
+        if self.nested {
+            return Err(BeldiError::TxnAborted {
+                txn: String::new(),
+                reason: "nested transactions are not supported".into(),
+                wait_die: false,
+            });
+        }
+        // A retry keeps the first attempt's start time, so it ages and cannot starve.
+        let c = self.at.txn_begin(self.first_ts).await?;
+        self.first_ts = c.txn.as_ref().map(|t| t.ctx.ts);
+        Ok(c)
+    }
+
+    /// Commits (`ok` and not died) or aborts the attempt, as a logged step.
+    pub async fn end(&mut self, inside: &Ctx, ok: bool) -> TxnEnd {
+        let Some(state) = inside.txn.clone() else {
+            return TxnEnd::Failed(BeldiError::TxnAborted {
+                txn: String::new(),
+                reason: "the context is not in a transaction".into(),
+                wait_die: false,
+            });
+        };
+        // An execution that already failed (a crash of a participant, a store error) will be
+        // re-executed: it must not decide the transaction's fate now.
+        if let Some(e) = inside.failed() {
+            return TxnEnd::Failed(e);
+        }
+        let died = state.died();
+        if let Err(e) = self.at.txn_end(&state.ctx, ok && died.is_none()).await {
+            return TxnEnd::Failed(e);
+        }
+        match died {
+            None => TxnEnd::Done,
+            Some(_) if self.attempt < self.retries => {
+                self.attempt += 1;
+                // Back off before the next attempt: the older holder needs time to finish.
+                let ms = 2u64 << self.attempt.min(5);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                TxnEnd::Retry
+            }
+            Some(why) => TxnEnd::Failed(died_error(&state.ctx, why)),
+        }
+    }
+}
+
+/// `Result::is_ok`, as a function so generated code does not need the type spelled out.
+#[doc(hidden)]
+pub fn __is_ok<T, E>(r: &Result<T, E>) -> bool {
+    r.is_ok()
+}
+
+impl Ctx {
+    /// Starts a `#[beldi::txn]` block at call site `site` (used by generated code).
+    #[doc(hidden)]
+    pub fn __txn_block(&self, site: u32, retries: u32) -> TxnBlock {
+        TxnBlock {
+            at: self.__site(site),
+            retries,
+            attempt: 0,
+            first_ts: None,
+            nested: self.txn.is_some(),
+        }
+    }
+
+    /// Begins a transaction at this context's next step: its id derived from the instance
+    /// and step, its start time logged.
+    async fn txn_begin(&self, ts: Option<i64>) -> Result<Ctx, BeldiError> {
+        let step = self.alloc();
+        let this = self.clone();
+        let ts = self
+            .step(step, async {
+                this.note(step, "txn_begin");
+                let now = AttrValue::from(ts.unwrap_or_else(crate::intent::now_ms));
+                let got = this.log_step(step, "txn_begin", "", Some(now)).await?;
+                got.value
+                    .as_ref()
+                    .and_then(AttrValue::as_i64)
+                    .ok_or_else(|| BeldiError::Corrupt {
+                        what: format!("transaction start of step {step}"),
+                        message: "no start time".into(),
+                    })
+            })
+            .await?;
+        let id = crate::invoke::callee_id(
+            &format!("{}>txn", self.function()),
+            &self.inner.instance,
+            step,
+        );
+        let mut c = self.clone();
+        c.site = None;
+        c.txn = Some(TxnState::coordinator(TxnCtx {
+            id,
+            ts,
+            instruction: Instruction::Execute,
+        }));
+        Ok(c)
+    }
+
+    /// Commits or aborts, as a logged step of this context.
+    async fn txn_end(&self, txn: &TxnCtx, commit: bool) -> Result<(), BeldiError> {
+        let step = self.alloc();
+        let this = self.clone();
+        let txn = txn.clone();
+        self.step(step, async move {
+            let decision = if commit { "commit" } else { "abort" };
+            this.note(step, decision);
+            // The decision is logged: a replay that reaches this step decides the same.
+            this.log_step(step, decision, &txn.id, None).await?;
+            finish(&this, &txn, step, commit).await
+        })
+        .await
+    }
+}
+
+fn died_error(txn: &TxnCtx, why: String) -> BeldiError {
+    died(txn, why)
+}
