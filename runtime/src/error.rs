@@ -106,6 +106,12 @@ pub enum BeldiError {
 }
 
 impl BeldiError {
+    /// Whether this is a transaction that died under wait-die (retrying it as a new
+    /// transaction may succeed).
+    pub fn is_wait_die(&self) -> bool {
+        matches!(self, BeldiError::TxnAborted { wait_die: true, .. })
+    }
+
     /// Whether re-running the instance may succeed (crashes and transient store errors).
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -607,6 +607,21 @@ pub fn __is_ok<T, E>(r: &Result<T, E>) -> bool {
 }
 
 impl Ctx {
+    /// An explicit abort: the error to return from a `#[beldi::txn]` block to abort its
+    /// transaction (`return Err(ctx.abort("sold out").into())`). Returning any `Err` from the
+    /// block aborts too; this one says why in the transaction's terms.
+    pub fn abort(&self, reason: &str) -> BeldiError {
+        BeldiError::TxnAborted {
+            txn: self
+                .txn
+                .as_ref()
+                .map(|t| t.ctx.id.clone())
+                .unwrap_or_default(),
+            reason: reason.to_owned(),
+            wait_die: false,
+        }
+    }
+
     /// Starts a `#[beldi::txn]` block at call site `site` (used by generated code).
     #[doc(hidden)]
     pub fn __txn_block(&self, site: u32, retries: u32) -> TxnBlock {
