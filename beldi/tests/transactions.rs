@@ -289,6 +289,11 @@ async fn bank_transfers_under_random_crashes_keep_money_constant() {
     assert!(crashes.load(Ordering::SeqCst) > 50);
     assert!(committed > n / 2);
     no_locks_left(&rt).await.unwrap();
+    let open = beldi::explorer::unfinished(&rt).await.unwrap();
+    assert!(
+        open.is_empty(),
+        "every instance, died participants included, is done: {open:?}"
+    );
 }
 
 /// Three participants; `fail` makes the last one refuse, so the transaction aborts.
@@ -505,6 +510,11 @@ async fn hundred_concurrent_transactions_finish_and_audits_see_consistent_totals
     let b = balances(&rt).await;
     assert_eq!(hot.iter().map(|a| b[a]).sum::<i64>(), 600);
     no_locks_left(&rt).await.unwrap();
+    let open = beldi::explorer::unfinished(&rt).await.unwrap();
+    assert!(
+        open.is_empty(),
+        "every instance, died participants included, is done: {open:?}"
+    );
 }
 
 /// Regressions of the prototype's transaction defects (DESIGN.md §4).

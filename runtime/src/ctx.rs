@@ -629,7 +629,7 @@ impl Ctx {
     ) -> Result<AttrValue, BeldiError> {
         let (callee, got) = self.invoke_record(step, "call", function).await?;
         if let Some(r) = crate::invoke::logged_result(&got) {
-            return Ok(r);
+            return self.unless_died(r);
         }
         let txn = match &self.txn {
             Some(t) => {
@@ -658,14 +658,31 @@ impl Ctx {
             )
             .await?;
         self.maybe_crash(CrashPoint::Inside(step)).await;
-        Ok(log::set_call_result(
+        let logged = log::set_call_result(
             &*self.inner.store,
             &self.inner.tables.log(),
             &self.inner.instance,
             step,
             &exec.result,
         )
-        .await?)
+        .await?;
+        self.unless_died(logged)
+    }
+
+    /// A callee's result, or the wait-die death it reports.
+    fn unless_died(&self, result: AttrValue) -> Result<AttrValue, BeldiError> {
+        match result.as_m().and_then(|m| m.get(crate::txn::DIED)) {
+            Some(reason) => Err(BeldiError::TxnAborted {
+                txn: self
+                    .txn
+                    .as_ref()
+                    .map(|t| t.ctx.id.clone())
+                    .unwrap_or_default(),
+                reason: reason.as_s().unwrap_or("").to_owned(),
+                wait_die: true,
+            }),
+            None => Ok(result),
+        }
     }
 
     /// Starts function `function` asynchronously and returns the callee's instance id once

@@ -612,10 +612,22 @@ impl Runtime {
                 return Err(crashed(format!("timed out after {:?}", f.timeout)));
             }
         };
-        if let Some(e) = ctx.take_failure() {
-            return Err(e);
-        }
-        let result = out?;
+        let result = match ctx.take_failure() {
+            // A participant that died under wait-die finishes with that outcome as its
+            // result: its caller turns it back into the death, and the instance is done
+            // (so nothing is left to re-run or to leak).
+            Some(BeldiError::TxnAborted {
+                reason,
+                wait_die: true,
+                ..
+            }) if ctx.txn.is_some() => {
+                let mut m = std::collections::BTreeMap::new();
+                m.insert(crate::txn::DIED.to_owned(), AttrValue::S(reason));
+                AttrValue::M(m)
+            }
+            Some(e) => return Err(e),
+            None => out?,
+        };
         let finish = async {
             ctx.maybe_crash(CrashPoint::BeforeDone).await;
             intent::finish(&*store, &intent_table, instance, &result).await

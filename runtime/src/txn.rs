@@ -45,6 +45,9 @@ pub const HOLDER_TS: &str = "HT";
 /// Longest an older transaction waits for one lock before giving up (and aborting).
 pub const MAX_LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// The key of a participant's stored result when it died under wait-die.
+pub const DIED: &str = "died";
+
 /// What a call inside a transaction asks the callee to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Instruction {
