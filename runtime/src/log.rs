@@ -89,29 +89,7 @@ pub async fn record(
     step: u64,
     record: LogRecord,
 ) -> Result<LogRecord, StoreError> {
-    let mut item = Item::new();
-    item.insert(INSTANCE.into(), instance.into());
-    item.insert(STEP.into(), step_key(step).into());
-    item.insert(KIND.into(), record.kind.clone().into());
-    item.insert(TARGET.into(), record.target.clone().into());
-    if let Some(v) = &record.value {
-        item.insert(VALUE.into(), v.clone());
-    }
-    match store
-        .put(
-            Put::new(table, item)
-                .if_absent(INSTANCE)
-                .return_item_on_failure(),
-        )
-        .await
-    {
-        Ok(_) => Ok(record),
-        Err(StoreError::ConditionFailed {
-            item: Some(existing),
-            ..
-        }) => Ok(LogRecord::from_item(&existing)),
-        Err(e) => Err(e),
-    }
+    record_at(store, table, instance, &step_key(step), record).await
 }
 
 /// The result attribute inside a call record's value.
