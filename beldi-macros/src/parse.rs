@@ -230,6 +230,16 @@ pub fn signature(f: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Signature> 
         2 => {
             if let FnArg::Typed(pt) = args[1] {
                 input = Some((*pt.ty).clone());
+                // The function's name becomes its handle (a constant), so a binding of the
+                // same name would be read as a pattern against that constant.
+                if let Pat::Ident(pi) = &*pt.pat
+                    && pi.ident == sig.ident
+                {
+                    errors.push(syn::Error::new(
+                        pi.ident.span(),
+                        format!("the input cannot be named `{}` like the function: that name is the function's handle; rename the input", pi.ident),
+                    ));
+                }
             }
         }
         n if n > 2 => errors.push(syn::Error::new(args[2].span(), "a #[beldi::function] takes exactly one input after the context; put several values in a struct or a tuple")),

@@ -40,6 +40,34 @@ struct Cli {
 enum Job {
     /// Exactly-once increments of a shared counter under random crashes and duplicates.
     Counter(CounterArgs),
+    /// Travel reservation: searches and cross-function reservation transactions under
+    /// random crashes, with the app's invariants checked at the end.
+    Travel(TravelArgs),
+}
+
+#[derive(clap::Args)]
+struct TravelArgs {
+    /// Client requests.
+    #[arg(long, default_value_t = 1000)]
+    requests: u32,
+    /// Share of requests that reserve (the rest search), 0–1.
+    #[arg(long, default_value_t = 0.2)]
+    reserve_share: f64,
+    /// Hotels and flights the reservations spread over (fewer: more contention).
+    #[arg(long, default_value_t = 20)]
+    targets: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Probability of a crash at each step boundary of a request's first executions (0–1).
+    #[arg(long, default_value_t = 0.02)]
+    crash_rate: f64,
+    /// Seed of the workload and of the crash injection.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory of the embedded store (kept); default: a fresh temporary directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -98,6 +126,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.job {
         Job::Counter(args) => counter(args).await,
+        Job::Travel(args) => travel_job(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -381,4 +410,166 @@ async fn counter(args: CounterArgs) -> Result<bool, String> {
         let _ = std::fs::remove_dir_all(d);
     }
     Ok(ok)
+}
+
+async fn travel_job(args: TravelArgs) -> Result<bool, String> {
+    use beldi_examples::travel::{self, ReserveReq};
+    if args.requests == 0 || args.concurrency == 0 || args.targets == 0 {
+        return Err(format!(
+            "--requests ({}), --concurrency ({}) and --targets ({}) must be at least 1",
+            args.requests, args.concurrency, args.targets
+        ));
+    }
+    for (name, v) in [
+        ("--crash-rate", args.crash_rate),
+        ("--reserve-share", args.reserve_share),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{name} must be between 0 and 1, got {v}"));
+        }
+    }
+    let (dir, temp) = match &args.data_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let d = std::env::temp_dir().join(format!("beldi-travel-{}", std::process::id()));
+            (d.clone(), Some(d))
+        }
+    };
+    let opts = EmbeddedOptions {
+        durability: Durability::ProcessCrash,
+        ..Default::default()
+    };
+    let store = Arc::new(CountingStore::new(
+        EmbeddedStore::open_with(&dir, opts).map_err(|e| e.to_string())?,
+    ));
+    let rt = Runtime::new(store.clone());
+    rt.register_all().map_err(|e| e.to_string())?;
+    rt.provision().await.map_err(|e| e.to_string())?;
+    store.reset();
+    let crashes = Arc::new(AtomicU64::new(0));
+    let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..args.requests {
+        let (rt, sem, crashes) = (rt.clone(), sem.clone(), crashes.clone());
+        // The request's kind and target come from the seed.
+        let roll = FaultPlan::random(args.seed, args.reserve_share).crashes(
+            &format!("kind{i}"),
+            0,
+            CrashPoint::BeforeDone,
+        );
+        let pick = |salt: u64| {
+            (beldi::invoke::callee_id("pick", &format!("{}:{i}", args.seed), salt)
+                .bytes()
+                .map(|b| b as usize)
+                .sum::<usize>())
+                % args.targets
+        };
+        let (function, input) = if roll {
+            let req = ReserveReq {
+                user: format!("u{i}"),
+                hotel: format!("h{}", pick(1)),
+                flight: format!("f{}", pick(2)),
+            };
+            (
+                travel::reserve.name(),
+                beldi::value::to_attr(&req, "request").map_err(|e| e.to_string())?,
+            )
+        } else {
+            let at = ((pick(3) * 53 % 1000) as i64, (pick(4) * 97 % 1000) as i64);
+            (
+                travel::search.name(),
+                beldi::value::to_attr(&at, "request").map_err(|e| e.to_string())?,
+            )
+        };
+        let (plan_seed, rate) = (args.seed, args.crash_rate);
+        handles.push(tokio::spawn(async move {
+            let _p = sem.acquire_owned().await.map_err(|e| e.to_string())?;
+            let t0 = Instant::now();
+            for attempt in 0..10_000u32 {
+                let plan = if attempt < 3 {
+                    FaultPlan::random(plan_seed, rate)
+                } else {
+                    FaultPlan::none()
+                };
+                match rt
+                    .execute(function, &format!("req-{i}"), input.clone(), plan, attempt)
+                    .await
+                {
+                    Ok(_) => return Ok::<_, String>((function, t0.elapsed())),
+                    Err(BeldiError::Crashed { .. }) => {
+                        crashes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => return Err(format!("request {i}: {e}")),
+                }
+            }
+            Err(format!("request {i} did not finish"))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
+    for h in handles {
+        let (kind, lat) = h.await.map_err(|e| e.to_string())??;
+        *kinds.entry(kind).or_default() += 1;
+        latencies.push(lat);
+    }
+    let elapsed = started.elapsed();
+    let left = beldi::explorer::quiesce(&rt, 20)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rtt = store.counts();
+    let violations = travel::check(&rt).await.map_err(|e| e.to_string())?;
+    let s = travel::state(&rt).await.map_err(|e| e.to_string())?;
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
+    };
+    println!(
+        "\ntravel job on the embedded store: {} requests, {} in flight, crash rate {}, seed {}\n",
+        args.requests, args.concurrency, args.crash_rate, args.seed
+    );
+    let row = |name: &str, value: String| println!("| {name:<38} | {value:>18} |");
+    row("metric", "value".to_string());
+    println!("|{}|{}|", "-".repeat(40), "-".repeat(20));
+    for (k, n) in &kinds {
+        row(&format!("requests: {k}"), n.to_string());
+    }
+    row("orders placed", s.orders.len().to_string());
+    row(
+        "crashes injected and recovered",
+        crashes.load(Ordering::Relaxed).to_string(),
+    );
+    row("elapsed", format!("{:.2} s", elapsed.as_secs_f64()));
+    row(
+        "requests/s",
+        format!("{:.0}", args.requests as f64 / elapsed.as_secs_f64()),
+    );
+    row(
+        "latency p50 / p90 / p99 (ms)",
+        format!("{:.1} / {:.1} / {:.1}", pct(0.5), pct(0.9), pct(0.99)),
+    );
+    row(
+        "round trips per request",
+        format!("{:.2}", rtt.total_data() as f64 / args.requests as f64),
+    );
+    row(
+        "invariant: every request finished",
+        (if left == 0 { "PASS" } else { "FAIL" }).to_string(),
+    );
+    row(
+        "invariant: bookings = orders, unlocked",
+        (if violations.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        })
+        .to_string(),
+    );
+    for v in &violations {
+        println!("  violation: {v}");
+    }
+    if let Some(d) = temp {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    Ok(left == 0 && violations.is_empty())
 }

@@ -69,3 +69,46 @@ fn bad_arguments_get_a_clear_error() {
             .contains("--crash-rate must be between 0 and 1, got 1.5")
     );
 }
+
+#[test]
+fn travel_job_passes_its_invariants_under_crashes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))
+        .args([
+            "travel",
+            "--requests",
+            "150",
+            "--reserve-share",
+            "0.5",
+            "--targets",
+            "4",
+            "--crash-rate",
+            "0.05",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "invariant: every request finished",
+        "invariant: bookings = orders, unlocked",
+    ] {
+        let row = stdout
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no `{line}` row in\n{stdout}"));
+        assert!(row.contains("PASS"), "{row}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))
+        .args(["travel", "--reserve-share", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--reserve-share must be between 0 and 1, got 2")
+    );
+}

@@ -1,0 +1,235 @@
+//! Travel reservation (hotel + flights), after the paper's port of DeathStarBench.
+//!
+//! `search` asks `geo` for the hotels nearest a point and `rate` for their prices;
+//! `reserve` books a hotel room and a flight seat in **one transaction across the two
+//! functions** (capacity really decreases; both or neither), then places an order under a
+//! logged UUID. Data is generated from the hotel and flight numbers (no downloads): every
+//! hotel and flight starts with [`CAPACITY`] places, prices and positions are functions of the
+//! id.
+//!
+//! Invariants ([`check`]): no capacity below zero; hotel bookings = flight bookings = orders,
+//! per hotel and per flight; no lock left held.
+
+use std::collections::BTreeMap;
+
+use beldi::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Places per hotel and per flight.
+pub const CAPACITY: i64 = 10;
+
+/// A reservation request.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ReserveReq {
+    /// Who books.
+    pub user: String,
+    /// Hotel id (`h0`, `h1`, …).
+    pub hotel: String,
+    /// Flight id (`f0`, `f1`, …).
+    pub flight: String,
+}
+
+/// A placed order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Order {
+    /// The order id (a logged UUID).
+    pub id: String,
+    /// The request it books.
+    pub req: ReserveReq,
+}
+
+/// Takes one room of `hotel`, if any is left.
+#[beldi::function(tables = ["rooms"])]
+pub async fn hotel(ctx: &Ctx, id: String) -> Result<bool, UserError> {
+    let left: i64 = ctx.read_as("rooms", &id).await?.unwrap_or(CAPACITY);
+    if left <= 0 {
+        return Ok(false);
+    }
+    ctx.write_as("rooms", &id, &(left - 1)).await?;
+    Ok(true)
+}
+
+/// Takes one seat of `flight`, if any is left.
+#[beldi::function(tables = ["seats"])]
+pub async fn flight(ctx: &Ctx, id: String) -> Result<bool, UserError> {
+    let left: i64 = ctx.read_as("seats", &id).await?.unwrap_or(CAPACITY);
+    if left <= 0 {
+        return Ok(false);
+    }
+    ctx.write_as("seats", &id, &(left - 1)).await?;
+    Ok(true)
+}
+
+/// Records an order.
+#[beldi::function(tables = ["orders"])]
+pub async fn order(ctx: &Ctx, o: Order) -> Result<String, UserError> {
+    ctx.write_as("orders", &o.id, &o).await?;
+    Ok(o.id)
+}
+
+/// Books a room and a seat together, then places the order; `None` when sold out.
+#[beldi::function]
+pub async fn reserve(ctx: &Ctx, req: ReserveReq) -> Result<Option<String>, UserError> {
+    let booked: Result<(), UserError> = #[beldi::txn(retries = 50)]
+    {
+        let room = hotel.call(ctx, &req.hotel).await??;
+        let seat = flight.call(ctx, &req.flight).await??;
+        if room && seat {
+            Ok(())
+        } else {
+            Err(ctx.abort("sold out").into())
+        }
+    };
+    if booked.is_err() {
+        return Ok(None);
+    }
+    let id = ctx.uuid().await?.to_string(); // logged: a replay places the same order
+    order
+        .call(
+            ctx,
+            &Order {
+                id: id.clone(),
+                req,
+            },
+        )
+        .await??;
+    Ok(Some(id))
+}
+
+/// The hotels nearest a point, from the generated positions.
+#[beldi::function]
+pub async fn geo(_ctx: &Ctx, at: (i64, i64)) -> Result<Vec<String>, UserError> {
+    let mut by_distance: Vec<(i64, String)> = (0..HOTELS)
+        .map(|h| {
+            let (x, y) = position(h);
+            ((x - at.0).pow(2) + (y - at.1).pow(2), format!("h{h}"))
+        })
+        .collect();
+    by_distance.sort();
+    Ok(by_distance.into_iter().take(5).map(|(_, h)| h).collect())
+}
+
+/// Prices of hotels: overrides in the `prices` table, else generated.
+#[beldi::function(tables = ["prices"])]
+pub async fn rate(ctx: &Ctx, hotels: Vec<String>) -> Result<Vec<(String, i64)>, UserError> {
+    let mut out = Vec::with_capacity(hotels.len());
+    for h in hotels {
+        let generated = 80 + (h.trim_start_matches('h').parse::<i64>().unwrap_or(0) * 37) % 120;
+        let price = ctx.read_as("prices", &h).await?.unwrap_or(generated);
+        out.push((h, price));
+    }
+    Ok(out)
+}
+
+/// Hotels near a point with their prices, cheapest first.
+#[beldi::function]
+pub async fn search(ctx: &Ctx, at: (i64, i64)) -> Result<Vec<(String, i64)>, UserError> {
+    let near = geo.call(ctx, &at).await??;
+    let mut priced = rate.call(ctx, &near).await??;
+    priced.sort_by_key(|(h, p)| (*p, h.clone()));
+    Ok(priced)
+}
+
+/// Hotels in the data set.
+pub const HOTELS: usize = 100;
+/// Flights in the data set.
+pub const FLIGHTS: usize = 100;
+
+/// The generated position of hotel `h`.
+pub fn position(h: usize) -> (i64, i64) {
+    ((h as i64 * 7919) % 1000, (h as i64 * 104_729) % 1000)
+}
+
+/// The final state the invariants are checked on.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Rooms left per hotel that was touched.
+    pub rooms: BTreeMap<String, i64>,
+    /// Seats left per flight that was touched.
+    pub seats: BTreeMap<String, i64>,
+    /// Orders by id.
+    pub orders: BTreeMap<String, Order>,
+}
+
+/// Reads the final state straight from the store.
+pub async fn state(rt: &Runtime) -> Result<State, BeldiError> {
+    let num = |v: &beldi::store::AttrValue| v.as_i64().unwrap_or(i64::MIN);
+    let mut s = State::default();
+    for (k, v) in beldi::explorer::current_values(rt, hotel.name(), "rooms").await? {
+        s.rooms.insert(k, num(&v));
+    }
+    for (k, v) in beldi::explorer::current_values(rt, flight.name(), "seats").await? {
+        s.seats.insert(k, num(&v));
+    }
+    for (k, v) in beldi::explorer::current_values(rt, order.name(), "orders").await? {
+        s.orders.insert(k, beldi::value::from_attr(&v, "order")?);
+    }
+    Ok(s)
+}
+
+/// Checks the invariants; returns one line per violation, naming the offending keys.
+pub async fn check(rt: &Runtime) -> Result<Vec<String>, BeldiError> {
+    let s = state(rt).await?;
+    let mut bad = Vec::new();
+    let mut hotel_orders: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut flight_orders: BTreeMap<&str, i64> = BTreeMap::new();
+    for o in s.orders.values() {
+        *hotel_orders.entry(&o.req.hotel).or_default() += 1;
+        *flight_orders.entry(&o.req.flight).or_default() += 1;
+    }
+    for (what, left, orders) in [
+        ("hotel", &s.rooms, &hotel_orders),
+        ("flight", &s.seats, &flight_orders),
+    ] {
+        for (k, v) in left {
+            if *v < 0 {
+                bad.push(format!("{what} {k} has capacity {v} < 0"));
+            }
+            let booked = CAPACITY - v;
+            let ordered = orders.get(k.as_str()).copied().unwrap_or(0);
+            if booked != ordered {
+                bad.push(format!(
+                    "{what} {k}: {booked} places booked but {ordered} orders"
+                ));
+            }
+        }
+        for (k, n) in orders.iter() {
+            if !left.contains_key(*k) {
+                bad.push(format!("{what} {k}: {n} orders but no booking"));
+            }
+        }
+    }
+    let rooms: i64 = s.rooms.values().map(|v| CAPACITY - v).sum();
+    let seats: i64 = s.seats.values().map(|v| CAPACITY - v).sum();
+    if rooms != seats || rooms != s.orders.len() as i64 {
+        bad.push(format!(
+            "{rooms} rooms, {seats} seats and {} orders booked",
+            s.orders.len()
+        ));
+    }
+    for f in [hotel.name(), flight.name()] {
+        let tables = rt.tables(f)?;
+        for t in tables.data_tables() {
+            let data = tables.data(t)?;
+            let mut tails: BTreeMap<String, beldi::daal::Row> = BTreeMap::new();
+            for item in beldi::store::StoreExt::scan_all(&**rt.store(), &data).await? {
+                let row = beldi::daal::Row(item);
+                let k = row
+                    .0
+                    .get("K")
+                    .and_then(|v| v.as_s())
+                    .unwrap_or("")
+                    .to_owned();
+                if tails.get(&k).is_none_or(|r| r.id() < row.id()) {
+                    tails.insert(k, row);
+                }
+            }
+            for (k, row) in tails {
+                if row.holder().is_some() {
+                    bad.push(format!("{f}/{t}/{k} is still locked"));
+                }
+            }
+        }
+    }
+    Ok(bad)
+}
