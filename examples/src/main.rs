@@ -45,14 +45,22 @@ enum Job {
     Travel(TravelArgs),
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Mix {
+    /// The paper's: 60% search, 39% recommend, 0.5% login, 0.5% reserve.
+    Paper,
+    /// Reservations only.
+    ReserveHeavy,
+}
+
 #[derive(clap::Args)]
 struct TravelArgs {
     /// Client requests.
     #[arg(long, default_value_t = 1000)]
     requests: u32,
-    /// Share of requests that reserve (the rest search), 0–1.
-    #[arg(long, default_value_t = 0.2)]
-    reserve_share: f64,
+    /// Request mix.
+    #[arg(long, value_enum, default_value_t = Mix::Paper)]
+    mix: Mix,
     /// Hotels and flights the reservations spread over (fewer: more contention).
     #[arg(long, default_value_t = 20)]
     targets: usize,
@@ -68,6 +76,11 @@ struct TravelArgs {
     /// Directory of the embedded store (kept); default: a fresh temporary directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Continue a run that was killed: the same requests are issued again with the same
+    /// ids (use the same options and `--data-dir`); finished ones return their stored
+    /// results, started ones are finished first by the intent collector.
+    #[arg(long, requires = "data_dir")]
+    resume: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -420,13 +433,11 @@ async fn travel_job(args: TravelArgs) -> Result<bool, String> {
             args.requests, args.concurrency, args.targets
         ));
     }
-    for (name, v) in [
-        ("--crash-rate", args.crash_rate),
-        ("--reserve-share", args.reserve_share),
-    ] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(format!("{name} must be between 0 and 1, got {v}"));
-        }
+    if !(0.0..=1.0).contains(&args.crash_rate) {
+        return Err(format!(
+            "--crash-rate must be between 0 and 1, got {}",
+            args.crash_rate
+        ));
     }
     let (dir, temp) = match &args.data_dir {
         Some(d) => (d.clone(), None),
@@ -445,6 +456,13 @@ async fn travel_job(args: TravelArgs) -> Result<bool, String> {
     let rt = Runtime::new(store.clone());
     rt.register_all().map_err(|e| e.to_string())?;
     rt.provision().await.map_err(|e| e.to_string())?;
+    if args.resume {
+        // Instances the killed run had started: finish them first.
+        let left = beldi::explorer::quiesce(&rt, 20)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("resumed: {left} instances still unfinished after recovery");
+    }
     store.reset();
     let crashes = Arc::new(AtomicU64::new(0));
     let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
@@ -453,34 +471,45 @@ async fn travel_job(args: TravelArgs) -> Result<bool, String> {
     for i in 0..args.requests {
         let (rt, sem, crashes) = (rt.clone(), sem.clone(), crashes.clone());
         // The request's kind and target come from the seed.
-        let roll = FaultPlan::random(args.seed, args.reserve_share).crashes(
-            &format!("kind{i}"),
-            0,
-            CrashPoint::BeforeDone,
-        );
-        let pick = |salt: u64| {
-            (beldi::invoke::callee_id("pick", &format!("{}:{i}", args.seed), salt)
-                .bytes()
-                .map(|b| b as usize)
-                .sum::<usize>())
-                % args.targets
+        let pick = |salt: u64, n: usize| {
+            let id = beldi::invoke::callee_id("pick", &format!("{}:{i}", args.seed), salt);
+            id.bytes()
+                .fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize))
+                % n
         };
-        let (function, input) = if roll {
-            let req = ReserveReq {
-                user: format!("u{i}"),
-                hotel: format!("h{}", pick(1)),
-                flight: format!("f{}", pick(2)),
-            };
-            (
-                travel::reserve.name(),
-                beldi::value::to_attr(&req, "request").map_err(|e| e.to_string())?,
-            )
-        } else {
-            let at = ((pick(3) * 53 % 1000) as i64, (pick(4) * 97 % 1000) as i64);
-            (
+        let kind = match args.mix {
+            Mix::ReserveHeavy => 3,
+            Mix::Paper => match pick(0, 1000) {
+                0..600 => 0,
+                600..990 => 1,
+                990..995 => 2,
+                _ => 3,
+            },
+        };
+        let (function, input) = match kind {
+            0 => (
                 travel::search.name(),
-                beldi::value::to_attr(&at, "request").map_err(|e| e.to_string())?,
-            )
+                request(&(pick(3, 1000) as i64, pick(4, 1000) as i64))?,
+            ),
+            1 => (
+                travel::recommend.name(),
+                request(&format!("u{}", pick(5, 500)))?,
+            ),
+            2 => {
+                let u = pick(6, 500);
+                (
+                    travel::login.name(),
+                    request(&(format!("u{u}"), format!("pw{u}")))?,
+                )
+            }
+            _ => {
+                let req = ReserveReq {
+                    user: format!("u{i}"),
+                    hotel: format!("h{}", pick(1, args.targets)),
+                    flight: format!("f{}", pick(2, args.targets)),
+                };
+                (travel::reserve.name(), request(&req)?)
+            }
         };
         let (plan_seed, rate) = (args.seed, args.crash_rate);
         handles.push(tokio::spawn(async move {
@@ -572,4 +601,9 @@ async fn travel_job(args: TravelArgs) -> Result<bool, String> {
         let _ = std::fs::remove_dir_all(d);
     }
     Ok(left == 0 && violations.is_empty())
+}
+
+/// A request value as the stored input of its instance.
+fn request<T: serde::Serialize>(v: &T) -> Result<beldi::store::AttrValue, String> {
+    beldi::value::to_attr(v, "request").map_err(|e| e.to_string())
 }

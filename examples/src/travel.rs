@@ -130,6 +130,34 @@ pub async fn search(ctx: &Ctx, at: (i64, i64)) -> Result<Vec<(String, i64)>, Use
     Ok(priced)
 }
 
+/// The hotels with the best ratings for a user: ratings are generated per hotel, and
+/// overrides in the `ratings` table win; the user's id breaks ties so users differ.
+#[beldi::function(tables = ["ratings"])]
+pub async fn recommend(ctx: &Ctx, user: String) -> Result<Vec<String>, UserError> {
+    let salt = user.bytes().map(|b| b as i64).sum::<i64>();
+    let mut scored = Vec::with_capacity(10);
+    for h in 0..10i64 {
+        let id = format!("h{}", (h * 11 + salt) % HOTELS as i64);
+        let generated = (h * 13 + salt) % 50;
+        let rating: i64 = ctx.read_as("ratings", &id).await?.unwrap_or(generated);
+        scored.push((std::cmp::Reverse(rating), id));
+    }
+    scored.sort();
+    Ok(scored.into_iter().take(3).map(|(_, h)| h).collect())
+}
+
+/// Checks a user's password (users `u<n>` have the password `pw<n>` unless the `users`
+/// table says otherwise).
+#[beldi::function(tables = ["users"])]
+pub async fn login(ctx: &Ctx, credentials: (String, String)) -> Result<bool, UserError> {
+    let (user, password) = credentials;
+    let expected: String = ctx
+        .read_as("users", &user)
+        .await?
+        .unwrap_or_else(|| format!("pw{}", user.trim_start_matches('u')));
+    Ok(expected == password)
+}
+
 /// Hotels in the data set.
 pub const HOTELS: usize = 100;
 /// Flights in the data set.
@@ -197,6 +225,34 @@ pub async fn check(rt: &Runtime) -> Result<Vec<String>, BeldiError> {
             if !left.contains_key(*k) {
                 bad.push(format!("{what} {k}: {n} orders but no booking"));
             }
+        }
+    }
+    // Every finished reservation's stored result names an existing order, and every order
+    // was returned by exactly one reservation.
+    let mut returned = std::collections::BTreeSet::new();
+    for it in beldi::intent::all(&**rt.store(), &rt.tables(reserve.name())?.intent()).await? {
+        let Some(result) = it.result.filter(|_| it.done) else {
+            continue;
+        };
+        if let Ok(Some(id)) =
+            beldi::platform::decode_result::<Option<String>, UserError>(reserve.name(), &result)?
+        {
+            if !s.orders.contains_key(&id) {
+                bad.push(format!(
+                    "reservation {} returned order {id}, which does not exist",
+                    it.instance
+                ));
+            }
+            if !returned.insert(id.clone()) {
+                bad.push(format!("order {id} was returned by two reservations"));
+            }
+        }
+    }
+    for id in s.orders.keys() {
+        if !returned.contains(id) {
+            bad.push(format!(
+                "order {id} was placed but no finished reservation returned it"
+            ));
         }
     }
     let rooms: i64 = s.rooms.values().map(|v| CAPACITY - v).sum();

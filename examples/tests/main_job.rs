@@ -77,8 +77,8 @@ fn travel_job_passes_its_invariants_under_crashes() {
             "travel",
             "--requests",
             "150",
-            "--reserve-share",
-            "0.5",
+            "--mix",
+            "reserve-heavy",
             "--targets",
             "4",
             "--crash-rate",
@@ -103,12 +103,73 @@ fn travel_job_passes_its_invariants_under_crashes() {
         assert!(row.contains("PASS"), "{row}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))
-        .args(["travel", "--reserve-share", "2"])
+        .args(["travel", "--crash-rate", "2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("--reserve-share must be between 0 and 1, got 2")
+            .contains("--crash-rate must be between 0 and 1, got 2")
     );
+}
+
+#[test]
+fn travel_job_killed_at_random_moments_resumes_to_all_invariants_passing() {
+    let dir = std::env::temp_dir().join(format!("beldi-travel-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = |resume: bool| {
+        let mut v: Vec<String> = [
+            "travel",
+            "--requests",
+            "300",
+            "--mix",
+            "reserve-heavy",
+            "--targets",
+            "4",
+            "--crash-rate",
+            "0.02",
+            "--data-dir",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.push(dir.display().to_string());
+        if resume {
+            v.push("--resume".into());
+        }
+        v
+    };
+    // Kill the job with SIGKILL at several moments, resuming each time.
+    for (round, ms) in [120u64, 400, 250].into_iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))
+            .args(args(round > 0))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))
+        .args(args(true))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "invariant: every request finished",
+        "invariant: bookings = orders, unlocked",
+    ] {
+        let row = stdout
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no `{line}` row in\n{stdout}"));
+        assert!(row.contains("PASS"), "{row}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -78,6 +78,21 @@ async fn reserve_heavy_load_with_crashes_keeps_the_invariants() {
         .unwrap();
     assert_eq!(found.len(), 5);
     assert!(found.windows(2).all(|w| w[0].1 <= w[1].1), "cheapest first");
+    let ok = travel::login
+        .invoke(&rt, "l1", &("u7".to_string(), "pw7".to_string()))
+        .await
+        .unwrap();
+    let bad = travel::login
+        .invoke(&rt, "l2", &("u7".to_string(), "nope".to_string()))
+        .await
+        .unwrap();
+    assert_eq!((ok, bad), (Ok(true), Ok(false)));
+    let picks = travel::recommend
+        .invoke(&rt, "rec1", &"u3".to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(picks.len(), 3);
 }
 
 #[tokio::test]
