@@ -154,14 +154,7 @@ async fn main() -> ExitCode {
 async fn open_store(args: &CounterArgs) -> Result<(Arc<dyn Store>, Option<PathBuf>), String> {
     match args.backend {
         Backend::Embedded => {
-            let (dir, temp) = match &args.data_dir {
-                Some(d) => (d.clone(), None),
-                None => {
-                    let d =
-                        std::env::temp_dir().join(format!("beldi-counter-{}", std::process::id()));
-                    (d.clone(), Some(d))
-                }
-            };
+            let (dir, temp) = store_dir(&args.data_dir, "counter");
             let durability = match args.durability {
                 DurabilityArg::Fsync => Durability::Fsync,
                 DurabilityArg::ProcessCrash => Durability::ProcessCrash,
@@ -357,9 +350,7 @@ async fn counter(args: CounterArgs) -> Result<bool, String> {
     ];
 
     latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&latencies, p);
     println!(
         "\ncounter job on the {} store: {} requests, {} in flight, crash rate {}, duplicate rate {}, seed {}\n",
         store.backend_name(),
@@ -369,9 +360,8 @@ async fn counter(args: CounterArgs) -> Result<bool, String> {
         args.duplicate_rate,
         args.seed
     );
-    let row = |name: &str, value: String| println!("| {name:<38} | {value:>18} |");
-    row("metric", "value".to_string());
-    println!("|{}|{}|", "-".repeat(40), "-".repeat(20));
+    table_header();
+    let row = table_row;
     row("requests", args.requests.to_string());
     row(
         "executions",
@@ -439,13 +429,7 @@ async fn travel_job(args: TravelArgs) -> Result<bool, String> {
             args.crash_rate
         ));
     }
-    let (dir, temp) = match &args.data_dir {
-        Some(d) => (d.clone(), None),
-        None => {
-            let d = std::env::temp_dir().join(format!("beldi-travel-{}", std::process::id()));
-            (d.clone(), Some(d))
-        }
-    };
+    let (dir, temp) = store_dir(&args.data_dir, "travel");
     let opts = EmbeddedOptions {
         durability: Durability::ProcessCrash,
         ..Default::default()
@@ -550,16 +534,13 @@ async fn travel_job(args: TravelArgs) -> Result<bool, String> {
     let violations = travel::check(&rt).await.map_err(|e| e.to_string())?;
     let s = travel::state(&rt).await.map_err(|e| e.to_string())?;
     latencies.sort();
-    let pct = |p: f64| {
-        latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&latencies, p);
     println!(
         "\ntravel job on the embedded store: {} requests, {} in flight, crash rate {}, seed {}\n",
         args.requests, args.concurrency, args.crash_rate, args.seed
     );
-    let row = |name: &str, value: String| println!("| {name:<38} | {value:>18} |");
-    row("metric", "value".to_string());
-    println!("|{}|{}|", "-".repeat(40), "-".repeat(20));
+    table_header();
+    let row = table_row;
     for (k, n) in &kinds {
         row(&format!("requests: {k}"), n.to_string());
     }
@@ -606,4 +587,32 @@ async fn travel_job(args: TravelArgs) -> Result<bool, String> {
 /// A request value as the stored input of its instance.
 fn request<T: serde::Serialize>(v: &T) -> Result<beldi::store::AttrValue, String> {
     beldi::value::to_attr(v, "request").map_err(|e| e.to_string())
+}
+
+/// The store directory: `--data-dir` (kept), or a fresh temporary one (returned second, to
+/// be removed at the end).
+fn store_dir(data_dir: &Option<PathBuf>, job: &str) -> (PathBuf, Option<PathBuf>) {
+    match data_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let d = std::env::temp_dir().join(format!("beldi-{job}-{}", std::process::id()));
+            (d.clone(), Some(d))
+        }
+    }
+}
+
+/// The `p` percentile (0–1) of sorted latencies, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+/// The header of a job's summary table.
+fn table_header() {
+    table_row("metric", "value".to_string());
+    println!("|{}|{}|", "-".repeat(40), "-".repeat(20));
+}
+
+/// One row of a job's summary table.
+fn table_row(name: &str, value: String) {
+    println!("| {name:<38} | {value:>18} |");
 }

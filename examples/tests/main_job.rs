@@ -1,6 +1,25 @@
 //! The main job runs end to end and reports its invariants.
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// Checks that the job succeeded and that each named invariant row says PASS; returns
+/// its standard output.
+fn assert_invariants_pass(out: &Output, invariants: &[&str]) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in invariants {
+        let row = stdout
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no `{line}` row in\n{stdout}"));
+        assert!(row.contains("PASS"), "{row}");
+    }
+    stdout
+}
 
 #[test]
 fn counter_job_passes_its_invariants_under_crashes_and_keeps_its_data_dir() {
@@ -19,23 +38,14 @@ fn counter_job_passes_its_invariants_under_crashes_and_keeps_its_data_dir() {
         .arg(&dir)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = assert_invariants_pass(
+        &out,
+        &[
+            "invariant: counter = requests",
+            "invariant: each increment logged once",
+            "invariant: duplicates agreed",
+        ],
     );
-    for line in [
-        "invariant: counter = requests",
-        "invariant: each increment logged once",
-        "invariant: duplicates agreed",
-    ] {
-        let row = stdout
-            .lines()
-            .find(|l| l.contains(line))
-            .unwrap_or_else(|| panic!("no `{line}` row in\n{stdout}"));
-        assert!(row.contains("PASS"), "{row}");
-    }
     let crashes: u64 = stdout
         .lines()
         .find(|l| l.contains("crashes injected and recovered"))
@@ -86,22 +96,13 @@ fn travel_job_passes_its_invariants_under_crashes() {
         ])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_invariants_pass(
+        &out,
+        &[
+            "invariant: every request finished",
+            "invariant: bookings = orders, unlocked",
+        ],
     );
-    for line in [
-        "invariant: every request finished",
-        "invariant: bookings = orders, unlocked",
-    ] {
-        let row = stdout
-            .lines()
-            .find(|l| l.contains(line))
-            .unwrap_or_else(|| panic!("no `{line}` row in\n{stdout}"));
-        assert!(row.contains("PASS"), "{row}");
-    }
     let out = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))
         .args(["travel", "--crash-rate", "2"])
         .output()
@@ -155,21 +156,12 @@ fn travel_job_killed_at_random_moments_resumes_to_all_invariants_passing() {
         .args(args(true))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_invariants_pass(
+        &out,
+        &[
+            "invariant: every request finished",
+            "invariant: bookings = orders, unlocked",
+        ],
     );
-    for line in [
-        "invariant: every request finished",
-        "invariant: bookings = orders, unlocked",
-    ] {
-        let row = stdout
-            .lines()
-            .find(|l| l.contains(line))
-            .unwrap_or_else(|| panic!("no `{line}` row in\n{stdout}"));
-        assert!(row.contains("PASS"), "{row}");
-    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

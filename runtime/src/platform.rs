@@ -391,29 +391,21 @@ impl Runtime {
         plan: FaultPlan,
         attempt: u32,
     ) -> Result<(), BeldiError> {
-        validate_instance(instance)?;
         let f = self.function(name)?;
-        (f.check_input)(&input)?;
-        let (rec, created) = intent::begin(
-            &**self.store(),
-            &f.tables.intent(),
-            instance,
-            &input,
-            caller.as_ref(),
-            true,
-        )
-        .await?;
-        if rec.input != input {
-            return Err(BeldiError::InputMismatch {
-                function: name.to_owned(),
-                instance: instance.to_owned(),
-            });
-        }
+        let (rec, created) = self
+            .begin_intent(&f, instance, &input, caller.as_ref(), true, true)
+            .await?;
         if created {
             let (rt, name, instance) = (self.clone(), name.to_owned(), instance.to_owned());
             let handle = tokio::spawn(async move {
+                // The intent was just created: run from it, without creating it again.
+                let begun = Begun {
+                    f,
+                    rec,
+                    created: true,
+                };
                 if let Err(e) = rt
-                    .run(&name, &instance, input, caller, plan, attempt, None)
+                    .run_begun(&name, &instance, input, begun, plan, attempt, None)
                     .await
                 {
                     tracing::debug!("async instance {instance} of {name} did not finish: {e}");
@@ -426,6 +418,39 @@ impl Runtime {
                 .push(handle);
         }
         Ok(())
+    }
+
+    /// Creates the intent of `instance` unless it exists (checking the input first, and
+    /// that a repeat brings the same input); returns the intent and whether this created it.
+    async fn begin_intent(
+        &self,
+        f: &Function,
+        instance: &str,
+        input: &AttrValue,
+        caller: Option<&CallerRef>,
+        is_async: bool,
+        check_input: bool,
+    ) -> Result<(intent::Intent, bool), BeldiError> {
+        validate_instance(instance)?;
+        if check_input {
+            (f.check_input)(input)?;
+        }
+        let (rec, created) = intent::begin(
+            &**self.store(),
+            &f.tables.intent(),
+            instance,
+            input,
+            caller,
+            is_async,
+        )
+        .await?;
+        if rec.input != *input {
+            return Err(BeldiError::InputMismatch {
+                function: f.tables.ssf().to_owned(),
+                instance: instance.to_owned(),
+            });
+        }
+        Ok((rec, created))
     }
 
     /// Waits until every asynchronous execution started so far has ended (finished or
@@ -511,31 +536,36 @@ impl Runtime {
     ) -> Result<Execution, BeldiError> {
         let finishing = txn
             .as_ref()
+            .is_some_and(|t| t.instruction != crate::txn::Instruction::Execute);
+        let f = self.function(name)?;
+        let is_async = caller.as_ref().is_some_and(|c| c.is_async);
+        let (rec, created) = self
+            .begin_intent(&f, instance, &input, caller.as_ref(), is_async, !finishing)
+            .await?;
+        let begun = Begun { f, rec, created };
+        self.run_begun(name, instance, input, begun, plan, attempt, txn)
+            .await
+    }
+
+    /// The rest of an execution, once its intent exists.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_begun(
+        &self,
+        name: &str,
+        instance: &str,
+        input: AttrValue,
+        begun: Begun,
+        plan: FaultPlan,
+        attempt: u32,
+        txn: Option<crate::txn::TxnCtx>,
+    ) -> Result<Execution, BeldiError> {
+        let Begun { f, rec, created } = begun;
+        let finishing = txn
+            .as_ref()
             .filter(|t| t.instruction != crate::txn::Instruction::Execute)
             .cloned();
-        validate_instance(instance)?;
-        let f = self.function(name)?;
-        if finishing.is_none() {
-            (f.check_input)(&input)?;
-        }
         let store = self.inner.store.clone();
         let intent_table = f.tables.intent();
-        let is_async = caller.as_ref().is_some_and(|c| c.is_async);
-        let (rec, created) = intent::begin(
-            &*store,
-            &intent_table,
-            instance,
-            &input,
-            caller.as_ref(),
-            is_async,
-        )
-        .await?;
-        if rec.input != input {
-            return Err(BeldiError::InputMismatch {
-                function: name.to_owned(),
-                instance: instance.to_owned(),
-            });
-        }
         if rec.done {
             let result = rec.result.ok_or_else(|| BeldiError::Corrupt {
                 what: format!("intent of `{name}` instance `{instance}`"),
@@ -573,13 +603,7 @@ impl Runtime {
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
                     let commit = t.instruction == crate::txn::Instruction::Commit;
-                    let step = ctx.alloc();
-                    let c = ctx.clone();
-                    ctx.step(step, async move {
-                        c.note(step, if commit { "commit" } else { "abort" });
-                        crate::txn::finish(&c, &t, step, commit).await
-                    })
-                    .await?;
+                    ctx.txn_end(&t, commit).await?;
                     let mut m = std::collections::BTreeMap::new();
                     m.insert("ok".to_owned(), AttrValue::Null);
                     Ok(AttrValue::M(m))
@@ -679,6 +703,14 @@ pub struct Registration {
 }
 
 inventory::collect!(Registration);
+
+/// An execution whose intent exists: the function, its intent, and whether this
+/// execution created it.
+struct Begun {
+    f: Arc<Function>,
+    rec: intent::Intent,
+    created: bool,
+}
 
 /// A periodic background task (intent collector or garbage collector). Stops when dropped.
 pub struct BackgroundTask {

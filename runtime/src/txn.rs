@@ -585,11 +585,11 @@ impl TxnBlock {
         if let Some(e) = inside.failed() {
             return TxnEnd::Failed(e);
         }
-        let died = state.died();
-        if let Err(e) = self.at.txn_end(&state.ctx, ok && died.is_none()).await {
+        let death = state.died();
+        if let Err(e) = self.at.txn_end(&state.ctx, ok && death.is_none()).await {
             return TxnEnd::Failed(e);
         }
-        match died {
+        match death {
             None => TxnEnd::Done,
             Some(_) if self.attempt < self.retries => {
                 self.attempt += 1;
@@ -598,7 +598,7 @@ impl TxnBlock {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 TxnEnd::Retry
             }
-            Some(why) => TxnEnd::Failed(died_error(&state.ctx, why)),
+            Some(why) => TxnEnd::Failed(died(&state.ctx, why)),
         }
     }
 }
@@ -671,8 +671,9 @@ impl Ctx {
         Ok(c)
     }
 
-    /// Commits or aborts, as a logged step of this context.
-    async fn txn_end(&self, txn: &TxnCtx, commit: bool) -> Result<(), BeldiError> {
+    /// Commits or aborts, as a logged step of this context: the coordinator's end of a
+    /// transaction block, and the procedure a participant runs when asked to commit or abort.
+    pub(crate) async fn txn_end(&self, txn: &TxnCtx, commit: bool) -> Result<(), BeldiError> {
         let step = self.alloc();
         let this = self.clone();
         let txn = txn.clone();
@@ -685,8 +686,4 @@ impl Ctx {
         })
         .await
     }
-}
-
-fn died_error(txn: &TxnCtx, why: String) -> BeldiError {
-    died(txn, why)
 }
