@@ -73,7 +73,8 @@
 #![warn(missing_docs)]
 
 pub use beldi_runtime::{
-    BeldiError, Ctx, Runtime, UserError, collector, counting, ctx, daal, embedded, error, explorer,
+    BeldiError, Ctx, Runtime, UserError, baseline, collector, counting, ctx, daal, data, embedded, error,
+    explorer,
     fault, faults, gc, intent, invoke, log, platform, store, tables, value,
 };
 
@@ -87,7 +88,7 @@ pub mod prelude {
     pub use crate::fault::{CrashPoint, FaultPlan};
     pub use crate::gc::GcConfig;
     pub use crate::invoke::Handle;
-    pub use crate::platform::{Runtime, RuntimeConfig};
+    pub use crate::platform::{Mode, Runtime, RuntimeConfig};
     pub use crate::store::{
         AttrValue, CancellationReason, Condition, ConditionCheck, Delete, Item, Key, KeyValue,
         Number, Path, Put, Query, ReturnValues, Scan, Store, StoreError, StoreExt, TableSpec,

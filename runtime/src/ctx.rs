@@ -100,6 +100,11 @@ impl Ctx {
         }
     }
 
+    /// Whether this context runs in baseline mode (plain store operations, nothing logged).
+    pub(crate) fn baseline(&self) -> bool {
+        self.inner.rt.config().mode == crate::platform::Mode::Baseline
+    }
+
     /// Whether this context is inside a `#[beldi::txn]` block or function.
     pub fn in_transaction(&self) -> bool {
         self.txn.is_some()
@@ -342,6 +347,9 @@ impl Ctx {
         key: String,
     ) -> Result<Option<AttrValue>, BeldiError> {
         self.note(step, "read");
+        if self.baseline() {
+            return crate::baseline::read(self, &table, &key).await;
+        }
         if let Some(t) = self.txn.clone() {
             return crate::txn::read(self, &t, step, &table, &key).await;
         }
@@ -481,6 +489,9 @@ impl Ctx {
         cond: Option<Condition>,
     ) -> Result<bool, BeldiError> {
         self.note(step, entry.kind());
+        if self.baseline() {
+            return crate::baseline::write(self, &table, &key, &actions, cond.as_ref()).await;
+        }
         if let Some(t) = self.txn.clone() {
             return crate::txn::write(self, &t, step, &table, &key, entry, &actions, cond.as_ref())
                 .await;
@@ -531,6 +542,9 @@ impl Ctx {
         table: String,
     ) -> Result<Vec<(String, AttrValue)>, BeldiError> {
         self.note(step, "scan");
+        if self.baseline() {
+            return crate::baseline::scan(self, &table).await;
+        }
         if self.txn.is_some() {
             return Err(BeldiError::TxnAborted {
                 txn: String::new(),
@@ -627,6 +641,15 @@ impl Ctx {
         function: &str,
         input: AttrValue,
     ) -> Result<AttrValue, BeldiError> {
+        if self.baseline() {
+            self.note(step, "call");
+            let callee = self.callee_id(step);
+            let rt = &self.inner.rt;
+            let exec = rt
+                .run(function, &callee, input, None, FaultPlan::none(), 0, None)
+                .await?;
+            return Ok(exec.result);
+        }
         let (callee, got) = self.invoke_record(step, "call", function).await?;
         if let Some(r) = crate::invoke::logged_result(&got) {
             return self.unless_died(r);
@@ -715,6 +738,14 @@ impl Ctx {
         function: &str,
         input: AttrValue,
     ) -> Result<String, BeldiError> {
+        if self.baseline() {
+            self.note(step, "spawn");
+            let callee = self.callee_id(step);
+            let rt = &self.inner.rt;
+            rt.start(function, &callee, input, None, FaultPlan::none(), 0)
+                .await?;
+            return Ok(callee);
+        }
         let (callee, _) = self.invoke_record(step, "spawn", function).await?;
         self.maybe_crash(CrashPoint::Inside(step)).await;
         let caller = crate::intent::CallerRef {
@@ -767,6 +798,9 @@ impl Ctx {
         async move {
             this.step(step, async {
                 this.note(step, "side_effect");
+                if this.baseline() {
+                    return Ok(f());
+                }
                 let store = &*this.inner.store;
                 let table = this.inner.tables.log();
                 let what = format!("{label} value of step {step}");

@@ -212,7 +212,8 @@ impl<'a> Daal<'a> {
             .collect())
     }
 
-    fn empty_row(key: &str, id: &str) -> Item {
+    /// A row `id` of `key` with no value and no log entry.
+    pub(crate) fn empty_row(key: &str, id: &str) -> Item {
         let mut item = Item::new();
         item.insert(DAAL_KEY.into(), key.into());
         item.insert(DAAL_ROW.into(), id.into());

@@ -53,11 +53,9 @@
 use serde::Serialize;
 
 use crate::collector::IcConfig;
-use crate::daal::Daal;
 use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
 use crate::platform::{Execution, Runtime, TracedExecution};
-use crate::store::AttrValue;
 use crate::value::to_attr;
 
 /// The instance id the explorer runs.
@@ -90,32 +88,7 @@ pub struct ExploreReport {
     pub failures: Vec<ExploreFailure>,
 }
 
-/// The current value of `key` in data table `table` of function `function`, read directly
-/// from the DAAL (for invariant checks; not logged).
-pub async fn current_value(
-    rt: &Runtime,
-    function: &str,
-    table: &str,
-    key: &str,
-) -> Result<Option<AttrValue>, BeldiError> {
-    let t = rt.tables(function)?.data(table)?;
-    let tail = Daal::new(&**rt.store(), &t, rt.config().row_capacity)
-        .tail(key)
-        .await?;
-    Ok(tail.and_then(|r| r.value().cloned()))
-}
-
-/// Every current value of data table `table` of `function`, ordered by key (not logged).
-pub async fn current_values(
-    rt: &Runtime,
-    function: &str,
-    table: &str,
-) -> Result<Vec<(String, AttrValue)>, BeldiError> {
-    let t = rt.tables(function)?.data(table)?;
-    Ok(Daal::new(&**rt.store(), &t, rt.config().row_capacity)
-        .scan_values()
-        .await?)
-}
+pub use crate::data::{current_value, current_values};
 
 /// Runs intent-collector passes (restarting at once) until no root or async instance is
 /// left unfinished; returns the instances still unfinished after `max_passes` passes.

@@ -13,13 +13,17 @@
 //! The protocol, one module per concept: [`tables`] (the tables of an SSF), [`daal`] (the
 //! linked DAAL), [`log`] (the read/scan log), [`intent`] (intents), [`ctx`] (logged
 //! operations and step identity), [`platform`] (the local platform), [`fault`] (crash
-//! injection) and [`explorer`] (the crash-point explorer).
+//! injection), [`baseline`] (the same functions without fault tolerance, for overhead
+//! measurements), [`data`] (loading and reading a function's data outside instances) and
+//! [`explorer`] (the crash-point explorer).
 #![warn(missing_docs)]
 
+pub mod baseline;
 pub mod collector;
 pub mod counting;
 pub mod ctx;
 pub mod daal;
+pub mod data;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod embedded;

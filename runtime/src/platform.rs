@@ -75,6 +75,19 @@ pub struct RuntimeConfig {
     /// The longest an async start may wait before it runs (queue age); the local platform
     /// starts at once, a cloud queue may not.
     pub max_queue_age: Duration,
+    /// Fault-tolerant (the default) or baseline (no logging; see [`crate::baseline`]).
+    pub mode: Mode,
+}
+
+/// How a runtime runs functions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Exactly-once, logged, transactional: the protocol.
+    #[default]
+    Beldi,
+    /// The same bodies on plain store operations, with no logging and no guarantees: the
+    /// baseline that overhead is measured against ([`crate::baseline`]).
+    Baseline,
 }
 
 impl Default for RuntimeConfig {
@@ -84,6 +97,7 @@ impl Default for RuntimeConfig {
             row_capacity: DEFAULT_ROW_CAPACITY,
             timeout: Duration::from_secs(60),
             max_queue_age: Duration::from_secs(60),
+            mode: Mode::Beldi,
         }
     }
 }
@@ -323,7 +337,11 @@ impl Runtime {
             .cloned()
             .collect();
         for f in functions {
-            for spec in f.tables.specs() {
+            let specs = match self.inner.config.mode {
+                Mode::Beldi => f.tables.specs(),
+                Mode::Baseline => f.tables.plain_specs(),
+            };
+            for spec in specs {
                 self.inner.store.create_table(&spec).await?;
             }
         }
@@ -392,6 +410,21 @@ impl Runtime {
         attempt: u32,
     ) -> Result<(), BeldiError> {
         let f = self.function(name)?;
+        if self.inner.config.mode == Mode::Baseline {
+            (f.check_input)(&input)?;
+            let (rt, name, instance) = (self.clone(), name.to_owned(), instance.to_owned());
+            let handle = tokio::spawn(async move {
+                if let Err(e) = rt.run_plain(&f, &name, &instance, input).await {
+                    tracing::debug!("baseline async instance {instance} of {name} failed: {e}");
+                }
+            });
+            self.inner
+                .background
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(handle);
+            return Ok(());
+        }
         let (rec, created) = self
             .begin_intent(&f, instance, &input, caller.as_ref(), true, true)
             .await?;
@@ -538,6 +571,10 @@ impl Runtime {
             .as_ref()
             .is_some_and(|t| t.instruction != crate::txn::Instruction::Execute);
         let f = self.function(name)?;
+        if self.inner.config.mode == Mode::Baseline {
+            (f.check_input)(&input)?;
+            return self.run_plain(&f, name, instance, input).await;
+        }
         let is_async = caller.as_ref().is_some_and(|c| c.is_async);
         let (rec, created) = self
             .begin_intent(&f, instance, &input, caller.as_ref(), is_async, !finishing)
@@ -614,16 +651,7 @@ impl Runtime {
         let out = tokio::select! {
             joined = &mut body => match joined {
                 Ok(out) => out,
-                Err(e) if e.is_panic() => {
-                    let payload = e.into_panic();
-                    let msg = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a non-string panic".to_owned());
-                    return Err(crashed(format!("the body panicked: {msg}")));
-                }
-                Err(e) => return Err(crashed(format!("the body task failed: {e}"))),
+                Err(e) => return Err(crashed(lost_body(e))),
             },
             _ = crash.notified() => {
                 body.abort();
@@ -682,6 +710,63 @@ impl Runtime {
             ran: true,
         })
     }
+}
+
+impl Runtime {
+    /// One baseline execution: the body on a context whose operations are plain store
+    /// operations ([`crate::baseline`]); no intent, no log, no crash injection.
+    async fn run_plain(
+        &self,
+        f: &Function,
+        name: &str,
+        instance: &str,
+        input: AttrValue,
+    ) -> Result<Execution, BeldiError> {
+        let ctx = Ctx::new(
+            self.clone(),
+            f.tables.clone(),
+            instance.to_owned(),
+            FaultPlan::none(),
+            0,
+            Arc::new(Notify::new()),
+            None,
+        );
+        let crashed = |reason: String| BeldiError::Crashed {
+            function: name.to_owned(),
+            instance: instance.to_owned(),
+            reason,
+        };
+        let mut body = tokio::spawn((f.handler)(ctx.clone(), input));
+        let out = tokio::select! {
+            joined = &mut body => joined.map_err(|e| crashed(lost_body(e)))?,
+            _ = tokio::time::sleep(f.timeout) => {
+                body.abort();
+                return Err(crashed(format!("timed out after {:?}", f.timeout)));
+            }
+        };
+        if let Some(e) = ctx.take_failure() {
+            return Err(e);
+        }
+        Ok(Execution {
+            result: out?,
+            steps: ctx.steps(),
+            ran: true,
+        })
+    }
+}
+
+/// Why a body's task ended without a result: its panic message, or the join error.
+fn lost_body(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return format!("the body task failed: {e}");
+    }
+    let payload = e.into_panic();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic".to_owned());
+    format!("the body panicked: {msg}")
 }
 
 /// A function declared with `#[beldi::function]`, collected with `inventory` so
@@ -762,12 +847,16 @@ impl Runtime {
         cfg.validate(self.inner.config.timeout)?;
         Ok(self.periodic(every, "intent collector", move |rt| {
             let cfg = cfg.clone();
-            async move { collector::run_pass(&rt, &cfg).await.map(|_| ()) }
+            async move { rt.collect_intents(&cfg).await.map(|_| ()) }
         }))
     }
 
     /// Runs one pass of the intent collector now.
+    /// (Nothing to do in baseline mode: there are no intents.)
     pub async fn collect_intents(&self, cfg: &IcConfig) -> Result<IcReport, BeldiError> {
+        if self.inner.config.mode == Mode::Baseline {
+            return Ok(IcReport::default());
+        }
         collector::run_pass(self, cfg).await
     }
 
@@ -781,13 +870,17 @@ impl Runtime {
         cfg.validate(self.inner.config.timeout, self.inner.config.max_queue_age)?;
         Ok(self.periodic(every, "garbage collector", move |rt| {
             let cfg = cfg.clone();
-            async move { gc::run_pass(&rt, &cfg).await.map(|_| ()) }
+            async move { rt.collect_garbage(&cfg).await.map(|_| ()) }
         }))
     }
 
     /// Runs one pass of the garbage collector now, with the windows given (not validated:
     /// tests and tools may use short ones on purpose).
+    /// (Nothing to do in baseline mode: there are no logs.)
     pub async fn collect_garbage(&self, cfg: &GcConfig) -> Result<GcReport, BeldiError> {
+        if self.inner.config.mode == Mode::Baseline {
+            return Ok(GcReport::default());
+        }
         gc::run_pass(self, cfg).await
     }
 }

@@ -122,6 +122,22 @@ impl SsfTables {
             })
         }
     }
+    /// The plain table of the data table `table` in baseline mode (no DAAL: one item per
+    /// key), if the SSF declared it.
+    pub fn plain(&self, table: &str) -> Result<String, BeldiError> {
+        self.data(table)?;
+        Ok(format!("{}plain{SEPARATOR}{table}", self.prefix))
+    }
+    /// Every table the SSF needs in baseline mode: one plain table per data table.
+    pub fn plain_specs(&self) -> Vec<TableSpec> {
+        self.data
+            .iter()
+            .map(|t| {
+                TableSpec::new(format!("{}plain{SEPARATOR}{t}", self.prefix), DAAL_KEY)
+                    .with_key_types(KeyType::S, None)
+            })
+            .collect()
+    }
     /// The declared data tables.
     pub fn data_tables(&self) -> &[String] {
         &self.data
@@ -153,6 +169,9 @@ mod tests {
         let t = SsfTables::new("ns_", "hotel", &["rooms", "rates"]).unwrap();
         assert_eq!(t.log(), "ns_hotel.log");
         assert_eq!(t.data("rooms").unwrap(), "ns_hotel.data.rooms");
+        assert_eq!(t.plain("rooms").unwrap(), "ns_hotel.plain.rooms");
+        assert!(t.plain("nope").is_err());
+        assert_eq!(t.plain_specs().len(), 2);
         assert!(matches!(
             t.data("nope"),
             Err(BeldiError::UnknownTable { .. })

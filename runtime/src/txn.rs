@@ -558,6 +558,12 @@ pub struct TxnBlock {
 impl TxnBlock {
     /// Begins the next attempt: a logged step; returns the context inside the transaction.
     pub async fn begin(&mut self) -> Result<Ctx, BeldiError> {
+        if self.at.baseline() {
+            // Baseline mode: the block runs as plain code, with no locks and no rollback.
+            let mut c = self.at.clone();
+            c.site = None;
+            return Ok(c);
+        }
         if self.nested {
             return Err(BeldiError::TxnAborted {
                 txn: String::new(),
@@ -573,6 +579,9 @@ impl TxnBlock {
 
     /// Commits (`ok` and not died) or aborts the attempt, as a logged step.
     pub async fn end(&mut self, inside: &Ctx, ok: bool) -> TxnEnd {
+        if inside.baseline() {
+            return TxnEnd::Done;
+        }
         let Some(state) = inside.txn.clone() else {
             return TxnEnd::Failed(BeldiError::TxnAborted {
                 txn: String::new(),
