@@ -8,12 +8,15 @@
 //! id.
 //!
 //! Invariants ([`check`]): no capacity below zero; hotel bookings = flight bookings = orders,
-//! per hotel and per flight; no lock left held.
+//! per hotel and per flight; every order returned by exactly one reservation; no lock left
+//! held.
 
 use std::collections::BTreeMap;
 
 use beldi::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use crate::app::{Invariant, Mix, Request, Rng, Workload};
 
 /// Places per hotel and per flight.
 pub const CAPACITY: i64 = 10;
@@ -183,22 +186,59 @@ pub struct State {
 pub async fn state(rt: &Runtime) -> Result<State, BeldiError> {
     let num = |v: &beldi::store::AttrValue| v.as_i64().unwrap_or(i64::MIN);
     let mut s = State::default();
-    for (k, v) in beldi::explorer::current_values(rt, hotel.name(), "rooms").await? {
+    for (k, v) in beldi::data::current_values(rt, hotel.name(), "rooms").await? {
         s.rooms.insert(k, num(&v));
     }
-    for (k, v) in beldi::explorer::current_values(rt, flight.name(), "seats").await? {
+    for (k, v) in beldi::data::current_values(rt, flight.name(), "seats").await? {
         s.seats.insert(k, num(&v));
     }
-    for (k, v) in beldi::explorer::current_values(rt, order.name(), "orders").await? {
+    for (k, v) in beldi::data::current_values(rt, order.name(), "orders").await? {
         s.orders.insert(k, beldi::value::from_attr(&v, "order")?);
     }
     Ok(s)
 }
 
-/// Checks the invariants; returns one line per violation, naming the offending keys.
-pub async fn check(rt: &Runtime) -> Result<Vec<String>, BeldiError> {
+/// Request `i` of workload `w`: the mix's kind, then its target, from the seed.
+pub fn request(w: &Workload, i: u32) -> Result<Request, BeldiError> {
+    let mut r = Rng::new(w.seed, &format!("travel{i}"));
+    let kind = match w.mix {
+        Mix::ReserveHeavy => 999,
+        Mix::Paper => r.below(1000),
+    };
+    let instance = format!("req-{i}");
+    match kind {
+        0..600 => {
+            let at = (r.below(1000) as i64, r.below(1000) as i64);
+            Request::new("search", search.name(), instance, &at)
+        }
+        600..990 => Request::new(
+            "recommend",
+            recommend.name(),
+            instance,
+            &format!("u{}", r.below(500)),
+        ),
+        990..995 => {
+            let u = r.below(500);
+            let credentials = (format!("u{u}"), format!("pw{u}"));
+            Request::new("login", login.name(), instance, &credentials)
+        }
+        _ => {
+            let req = ReserveReq {
+                user: format!("u{i}"),
+                hotel: format!("h{}", r.below(w.targets)),
+                flight: format!("f{}", r.below(w.targets)),
+            };
+            Request::new("reserve", reserve.name(), instance, &req)
+        }
+    }
+}
+
+/// Checks the invariants; each violation names the offending keys. In baseline mode, only
+/// the ones about data (there are no intents or locks to look at).
+pub async fn check(rt: &Runtime) -> Result<Vec<Invariant>, BeldiError> {
     let s = state(rt).await?;
-    let mut bad = Vec::new();
+    let mut capacity = Invariant::new("no capacity below zero");
+    let mut booked = Invariant::new("hotel bookings = flight bookings = orders");
     let mut hotel_orders: BTreeMap<&str, i64> = BTreeMap::new();
     let mut flight_orders: BTreeMap<&str, i64> = BTreeMap::new();
     for o in s.orders.values() {
@@ -211,24 +251,45 @@ pub async fn check(rt: &Runtime) -> Result<Vec<String>, BeldiError> {
     ] {
         for (k, v) in left {
             if *v < 0 {
-                bad.push(format!("{what} {k} has capacity {v} < 0"));
+                capacity.fail(format!("{what} {k} has capacity {v} < 0"));
             }
-            let booked = CAPACITY - v;
+            let places = CAPACITY - v;
             let ordered = orders.get(k.as_str()).copied().unwrap_or(0);
-            if booked != ordered {
-                bad.push(format!(
-                    "{what} {k}: {booked} places booked but {ordered} orders"
+            if places != ordered {
+                booked.fail(format!(
+                    "{what} {k}: {places} places booked but {ordered} orders"
                 ));
             }
         }
         for (k, n) in orders.iter() {
             if !left.contains_key(*k) {
-                bad.push(format!("{what} {k}: {n} orders but no booking"));
+                booked.fail(format!("{what} {k}: {n} orders but no booking"));
             }
         }
     }
-    // Every finished reservation's stored result names an existing order, and every order
-    // was returned by exactly one reservation.
+    let rooms: i64 = s.rooms.values().map(|v| CAPACITY - v).sum();
+    let seats: i64 = s.seats.values().map(|v| CAPACITY - v).sum();
+    if rooms != seats || rooms != s.orders.len() as i64 {
+        booked.fail(format!(
+            "{rooms} rooms, {seats} seats and {} orders booked",
+            s.orders.len()
+        ));
+    }
+    if rt.config().mode == Mode::Baseline {
+        return Ok(vec![capacity, booked]);
+    }
+    Ok(vec![
+        capacity,
+        booked,
+        returned_orders(rt, &s).await?,
+        unlocked(rt).await?,
+    ])
+}
+
+/// Every finished reservation's stored result names an existing order, and every order was
+/// returned by exactly one reservation.
+async fn returned_orders(rt: &Runtime, s: &State) -> Result<Invariant, BeldiError> {
+    let mut inv = Invariant::new("every order returned by exactly one reservation");
     let mut returned = std::collections::BTreeSet::new();
     for it in beldi::intent::all(&**rt.store(), &rt.tables(reserve.name())?.intent()).await? {
         let Some(result) = it.result.filter(|_| it.done) else {
@@ -238,31 +299,29 @@ pub async fn check(rt: &Runtime) -> Result<Vec<String>, BeldiError> {
             beldi::platform::decode_result::<Option<String>, UserError>(reserve.name(), &result)?
         {
             if !s.orders.contains_key(&id) {
-                bad.push(format!(
+                inv.fail(format!(
                     "reservation {} returned order {id}, which does not exist",
                     it.instance
                 ));
             }
             if !returned.insert(id.clone()) {
-                bad.push(format!("order {id} was returned by two reservations"));
+                inv.fail(format!("order {id} was returned by two reservations"));
             }
         }
     }
     for id in s.orders.keys() {
         if !returned.contains(id) {
-            bad.push(format!(
+            inv.fail(format!(
                 "order {id} was placed but no finished reservation returned it"
             ));
         }
     }
-    let rooms: i64 = s.rooms.values().map(|v| CAPACITY - v).sum();
-    let seats: i64 = s.seats.values().map(|v| CAPACITY - v).sum();
-    if rooms != seats || rooms != s.orders.len() as i64 {
-        bad.push(format!(
-            "{rooms} rooms, {seats} seats and {} orders booked",
-            s.orders.len()
-        ));
-    }
+    Ok(inv)
+}
+
+/// No DAAL tail of the hotel's or the flight's tables still names a lock holder.
+async fn unlocked(rt: &Runtime) -> Result<Invariant, BeldiError> {
+    let mut inv = Invariant::new("no lock left held");
     for f in [hotel.name(), flight.name()] {
         let tables = rt.tables(f)?;
         for t in tables.data_tables() {
@@ -282,10 +341,10 @@ pub async fn check(rt: &Runtime) -> Result<Vec<String>, BeldiError> {
             }
             for (k, row) in tails {
                 if row.holder().is_some() {
-                    bad.push(format!("{f}/{t}/{k} is still locked"));
+                    inv.fail(format!("{f}/{t}/{k} is still locked"));
                 }
             }
         }
     }
-    Ok(bad)
+    Ok(inv)
 }
