@@ -121,10 +121,14 @@ impl App {
             .starts_with(&format!("beldi_examples::{}::", self.name()))
     }
 
-    /// Registers the application's functions on `rt`, creates their tables and loads the
-    /// data set (idempotent: a resumed run loads nothing twice).
+    /// Registers the application's functions on `rt`; returns how many.
+    pub fn register(self, rt: &Runtime) -> Result<usize, BeldiError> {
+        rt.register_where(|r| self.owns(r))
+    }
+
+    /// Creates the tables of the registered functions and loads the data set (idempotent:
+    /// a resumed run loads nothing twice).
     pub async fn install(self, rt: &Runtime, seed: u64) -> Result<(), BeldiError> {
-        rt.register_where(|r| self.owns(r))?;
         rt.provision().await?;
         match self {
             App::Movie => movie::load(rt, seed).await,

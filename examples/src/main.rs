@@ -1,35 +1,39 @@
-//! The project's main job.
-//!
-//! Until the paper's applications land, it runs one real workflow: `counter`, in which many
-//! client requests each run an instance of an exactly-once function that increments a shared
-//! counter and reads it back. Instances crash at random logged-step boundaries (seeded) and
-//! some run as concurrent duplicates; every crashed instance is re-executed with the same
-//! instance id until it finishes. At the end it checks the invariants — the counter equals
-//! the number of requests, every increment is logged exactly once, duplicates agreed — and
-//! prints crashes, throughput and store round trips per request.
+//! The project's main job: runs one of the paper's applications under a workload, with
+//! crashes injected, then checks the application's invariants over the final state.
 //!
 //! ```text
-//! cargo run --release -p beldi-examples -- counter
-//! cargo run --release -p beldi-examples -- counter --requests 2000 --crash-rate 0.3
+//! cargo run --release -p beldi-examples -- travel
+//! cargo run --release -p beldi-examples -- movie --requests 2000 --clients 32 --crash-rate 0.05
+//! cargo run --release -p beldi-examples -- social --rate 200          # open loop
+//! cargo run --release -p beldi-examples -- travel --mode compare      # baseline vs beldi
+//! cargo run --release -p beldi-examples -- compare                    # every app, both modes
+//! cargo run --release -p beldi-examples -- travel --data-dir d        # then kill -9 it, and:
+//! cargo run --release -p beldi-examples -- travel --data-dir d --resume
 //! ```
+//!
+//! Exit code: 0 when every invariant holds, 1 when one does not, 2 for bad input or a
+//! failure to run (the message says which).
+
+mod counter_job;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use beldi::counting::CountingStore;
-use beldi::daal::Daal;
+use beldi::counting::{CountingStore, RttCounts};
+use beldi::platform::Mode;
 use beldi::prelude::*;
-use beldi::store::{AttrValue, OpKind};
+use beldi::store::{OpKind, Store};
+use beldi_examples::app::{App, Invariant, Mix, Workload};
+use beldi_examples::driver::{self, DriverOptions, Load, Outcome};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
     name = "beldi-examples",
     version,
-    about = "Beldi for Rust: workflows, crash injection and invariant checks"
+    about = "Beldi for Rust: the paper's applications under load and crashes, with their invariants checked"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,87 +42,50 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Job {
+    /// Movie review: compose-review fans out to four functions in parallel, which report
+    /// back asynchronously; the fifth part emits the review.
+    Movie(AppArgs),
+    /// Travel reservation: search, recommend, login, and reserve (a transaction across the
+    /// hotel and flight functions, then an order).
+    Travel(AppArgs),
+    /// Social media: compose-post with mentions, URL shortening, media, the author's
+    /// timeline and every follower's home timeline.
+    Social(AppArgs),
+    /// Every application in baseline and in beldi mode, side by side (no crashes).
+    Compare(AppArgs),
     /// Exactly-once increments of a shared counter under random crashes and duplicates.
-    Counter(CounterArgs),
-    /// Travel reservation: searches and cross-function reservation transactions under
-    /// random crashes, with the app's invariants checked at the end.
-    Travel(TravelArgs),
+    Counter(counter_job::CounterArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum Mix {
-    /// The paper's: 60% search, 39% recommend, 0.5% login, 0.5% reserve.
-    Paper,
-    /// Reservations only.
-    ReserveHeavy,
-}
-
-#[derive(clap::Args)]
-struct TravelArgs {
-    /// Client requests.
-    #[arg(long, default_value_t = 1000)]
-    requests: u32,
-    /// Request mix.
-    #[arg(long, value_enum, default_value_t = Mix::Paper)]
-    mix: Mix,
-    /// Hotels and flights the reservations spread over (fewer: more contention).
-    #[arg(long, default_value_t = 20)]
-    targets: usize,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-    /// Probability of a crash at each step boundary of a request's first executions (0–1).
-    #[arg(long, default_value_t = 0.02)]
-    crash_rate: f64,
-    /// Seed of the workload and of the crash injection.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Directory of the embedded store (kept); default: a fresh temporary directory.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Continue a run that was killed: the same requests are issued again with the same
-    /// ids (use the same options and `--data-dir`); finished ones return their stored
-    /// results, started ones are finished first by the intent collector.
-    #[arg(long, requires = "data_dir")]
-    resume: bool,
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum ModeArg {
+    /// Fault-tolerant: logged, exactly-once, transactional.
+    Beldi,
+    /// The same functions on plain store operations: no logging, no guarantees.
+    Baseline,
+    /// Baseline, then beldi, on the same workload (no crashes); prints both side by side.
+    Compare,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum DurabilityArg {
+pub(crate) enum DurabilityArg {
     /// fsync on every commit (survives power loss).
     Fsync,
     /// No fsync (survives the process being killed, not a machine crash).
     ProcessCrash,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Backend {
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum Backend {
     /// The embedded store on local disk.
     Embedded,
     /// DynamoDB (or DynamoDB Local, with --endpoint); needs the `dynamodb` feature.
     Dynamodb,
 }
 
-#[derive(clap::Args)]
-struct CounterArgs {
-    /// Client requests (one function instance each).
-    #[arg(long, default_value_t = 1000)]
-    requests: u32,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-    /// Probability of a crash at each step boundary of an execution (0–1).
-    #[arg(long, default_value_t = 0.2)]
-    crash_rate: f64,
-    /// Fraction of requests that also run as a concurrent duplicate (0–1).
-    #[arg(long, default_value_t = 0.25)]
-    duplicate_rate: f64,
-    /// Seed of the crash injection.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// DAAL row capacity (log entries per row).
-    #[arg(long, default_value_t = 1000)]
-    row_capacity: u64,
+/// Where the data lives.
+#[derive(clap::Args, Clone)]
+pub(crate) struct StoreArgs {
     /// Storage backend.
     #[arg(long, value_enum, default_value_t = Backend::Embedded)]
     backend: Backend,
@@ -134,12 +101,61 @@ struct CounterArgs {
     durability: DurabilityArg,
 }
 
+#[derive(clap::Args, Clone)]
+struct AppArgs {
+    /// Client requests.
+    #[arg(long, default_value_t = 1000)]
+    requests: u32,
+    /// Closed loop: clients, each sending its next request when the last one returned.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Open loop instead: requests per second, sent on schedule whatever the latency.
+    #[arg(long, conflicts_with = "clients")]
+    rate: Option<f64>,
+    /// Probability of a crash at each step boundary of a request and of its callees, in the
+    /// first three executions of each request (0–1; beldi mode only).
+    #[arg(long, default_value_t = 0.02)]
+    crash_rate: f64,
+    /// Seed of the data set, the requests and the crash injection.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Request mix (`reserve-heavy`: travel only).
+    #[arg(long, value_enum, default_value_t = Mix::Paper)]
+    mix: Mix,
+    /// Travel: hotels and flights the reservations spread over (fewer: more contention).
+    #[arg(long, default_value_t = 100)]
+    targets: usize,
+    /// beldi, baseline, or compare (both, side by side).
+    #[arg(long, value_enum, default_value_t = ModeArg::Beldi)]
+    mode: ModeArg,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Table name prefix (DynamoDB: lets runs share an endpoint; default: a fresh one per
+    /// run, so `--resume` on DynamoDB needs the namespace of the run it continues).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Continue a run that was killed: requests the run had started are finished first by
+    /// the intent collector, then every request is issued again with the same id (finished
+    /// ones return their stored results). Use the same options and `--data-dir`.
+    #[arg(long)]
+    resume: bool,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// A failure to run: bad input or a broken environment (exit code 2).
+type JobError = String;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.job {
-        Job::Counter(args) => counter(args).await,
-        Job::Travel(args) => travel_job(args).await,
+        Job::Movie(args) => app_job(App::Movie, args).await,
+        Job::Travel(args) => app_job(App::Travel, args).await,
+        Job::Social(args) => app_job(App::Social, args).await,
+        Job::Compare(args) => compare_job(&App::ALL, args).await,
+        Job::Counter(args) => counter_job::counter(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -151,468 +167,454 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn open_store(args: &CounterArgs) -> Result<(Arc<dyn Store>, Option<PathBuf>), String> {
-    match args.backend {
-        Backend::Embedded => {
-            let (dir, temp) = store_dir(&args.data_dir, "counter");
-            let durability = match args.durability {
-                DurabilityArg::Fsync => Durability::Fsync,
-                DurabilityArg::ProcessCrash => Durability::ProcessCrash,
-            };
-            let store = EmbeddedStore::open_with(
-                &dir,
-                EmbeddedOptions {
-                    durability,
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            Ok((Arc::new(store), temp))
+impl AppArgs {
+    fn workload(&self) -> Workload {
+        Workload {
+            seed: self.seed,
+            requests: self.requests,
+            mix: self.mix,
+            targets: self.targets,
         }
-        #[cfg(feature = "dynamodb")]
-        Backend::Dynamodb => {
-            let endpoint = args
-                .endpoint
-                .clone()
-                .ok_or("--backend dynamodb needs --endpoint URL")?;
-            Ok((
-                Arc::new(beldi::dynamodb::DynamoDbStore::local(endpoint).await),
-                None,
-            ))
+    }
+
+    fn load(&self) -> Load {
+        match self.rate {
+            Some(rate) => Load::Open { rate },
+            None => Load::Closed {
+                clients: self.clients,
+            },
         }
-        #[cfg(not(feature = "dynamodb"))]
-        Backend::Dynamodb => {
-            let _ = &args.endpoint;
-            Err("this binary was built without the `dynamodb` feature; rebuild with `--features dynamodb`".into())
+    }
+
+    fn validate(&self, app: App) -> Result<(), JobError> {
+        if self.requests == 0 || self.clients == 0 {
+            return Err(format!(
+                "--requests ({}) and --clients ({}) must be at least 1",
+                self.requests, self.clients
+            ));
         }
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(format!(
+                "--rate must be a positive number of requests per second, got {rate}"
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.crash_rate) {
+            return Err(format!(
+                "--crash-rate must be between 0 and 1, got {}",
+                self.crash_rate
+            ));
+        }
+        if self.crash_rate >= 0.95 {
+            return Err(format!(
+                "--crash-rate {} would almost never let a request finish; use less than 0.95",
+                self.crash_rate
+            ));
+        }
+        if self.resume && self.mode == ModeArg::Compare {
+            return Err("--resume continues one run; it cannot be used with --mode compare".into());
+        }
+        if self.resume && self.store.backend == Backend::Embedded && self.store.data_dir.is_none()
+        {
+            return Err("--resume needs the --data-dir of the run it continues".into());
+        }
+        if self.resume && self.store.backend == Backend::Dynamodb && self.namespace.is_none() {
+            return Err("--resume on DynamoDB needs the --namespace of the run it continues".into());
+        }
+        app.validate(&self.workload())
     }
 }
 
-fn check_args(args: &CounterArgs) -> Result<(), String> {
-    if args.requests == 0 || args.concurrency == 0 || args.row_capacity == 0 {
-        return Err(format!(
-            "--requests ({}), --concurrency ({}) and --row-capacity ({}) must be at least 1",
-            args.requests, args.concurrency, args.row_capacity
-        ));
+/// One application run (or, with `--mode compare`, two).
+async fn app_job(app: App, args: AppArgs) -> Result<bool, JobError> {
+    args.validate(app)?;
+    if args.mode == ModeArg::Compare {
+        return compare_job(&[app], args).await;
     }
-    for (name, v) in [
-        ("--crash-rate", args.crash_rate),
-        ("--duplicate-rate", args.duplicate_rate),
-    ] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(format!("{name} must be between 0 and 1, got {v}"));
-        }
-    }
-    if args.crash_rate >= 0.95 {
-        return Err(format!(
-            "--crash-rate {} would almost never let a request finish; use less than 0.95",
-            args.crash_rate
-        ));
-    }
-    Ok(())
+    let mode = match args.mode {
+        ModeArg::Baseline => Mode::Baseline,
+        _ => Mode::Beldi,
+    };
+    let run = run_app(app, &args, mode, args.crash_rate, !args.no_progress).await?;
+    print_run(app, &args, &run);
+    Ok(run.passed())
 }
 
-/// The function every request runs: increment, then read the counter back.
-#[beldi::function(tables = ["counters"])]
-async fn increment(ctx: &Ctx, _input: ()) -> Result<i64, UserError> {
-    ctx.update(
-        "counters",
-        "total",
-        vec![UpdateAction::add(Path::root(), 1)],
-    )
-    .await?;
-    Ok(ctx.read_as::<i64>("counters", "total").await?.unwrap_or(0))
+/// What one run of one app in one mode produced.
+struct Run {
+    mode: Mode,
+    backend: &'static str,
+    outcome: Outcome,
+    rtt: RttCounts,
+    invariants: Vec<Invariant>,
+    crash_rate: f64,
 }
 
-struct Stats {
-    executions: AtomicU64,
-    crashes: AtomicU64,
-    duplicates: AtomicU64,
-    disagreements: AtomicU64,
+impl Run {
+    /// Whether the run is a success: every request finished, and in beldi mode every
+    /// invariant holds (baseline mode promises nothing, so its invariants are informative).
+    fn passed(&self) -> bool {
+        self.outcome.unfinished == 0
+            && (self.mode == Mode::Baseline || self.invariants.iter().all(Invariant::holds))
+    }
+    fn rtt_per_request(&self, kinds: &[OpKind]) -> f64 {
+        let n: u64 = kinds.iter().map(|k| self.rtt.get(*k)).sum();
+        n as f64 / self.outcome.kinds.values().sum::<u64>().max(1) as f64
+    }
 }
 
-async fn counter(args: CounterArgs) -> Result<bool, String> {
-    check_args(&args)?;
-    let (store, temp_dir) = open_store(&args).await?;
-    let store = Arc::new(CountingStore::new(store));
-    let namespace = format!("job{}_", std::process::id());
+async fn run_app(
+    app: App,
+    args: &AppArgs,
+    mode: Mode,
+    crash_rate: f64,
+    progress: bool,
+) -> Result<Run, JobError> {
+    let w = args.workload();
+    let (inner, temp) = open_store(&args.store, app.name()).await?;
+    let store = Arc::new(CountingStore::new(inner));
+    let namespace = match (&args.namespace, args.store.backend) {
+        (Some(ns), _) => ns.clone(),
+        (None, Backend::Embedded) => String::new(),
+        (None, Backend::Dynamodb) => format!(
+            "{}{}_",
+            app.name(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        ),
+    };
+    let namespace = match mode {
+        Mode::Beldi => namespace,
+        Mode::Baseline => format!("{namespace}b_"),
+    };
     let config = RuntimeConfig {
         namespace,
-        row_capacity: args.row_capacity,
+        mode,
+        // A lost execution is restarted by the intent collector after this long.
+        timeout: Duration::from_secs(10),
         ..Default::default()
     };
     let rt = Runtime::with_config(store.clone(), config).map_err(|e| e.to_string())?;
-    rt.register_all().map_err(|e| e.to_string())?;
-    rt.provision().await.map_err(|e| e.to_string())?;
+    app.register(&rt).map_err(|e| e.to_string())?;
+    let previous = has_previous_run(&rt, &*store).await;
+    if previous && !args.resume {
+        return Err(format!(
+            "the store already holds a run of {} (namespace {:?}); continue it with --resume, or use an empty --data-dir / another --namespace",
+            app.name(),
+            rt.config().namespace
+        ));
+    }
+    app.install(&rt, w.seed).await.map_err(|e| e.to_string())?;
+    if args.resume {
+        if !previous {
+            return Err(format!(
+                "--resume: the store holds no run of {} to continue",
+                app.name()
+            ));
+        }
+        let left = beldi::explorer::quiesce(&rt, 50)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("resumed: started requests recovered; {left} instances left unfinished");
+    }
     store.reset();
-
-    let stats = Arc::new(Stats {
-        executions: AtomicU64::new(0),
-        crashes: AtomicU64::new(0),
-        duplicates: AtomicU64::new(0),
-        disagreements: AtomicU64::new(0),
-    });
-    let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    for i in 0..args.requests {
-        let (rt, stats, sem) = (rt.clone(), stats.clone(), sem.clone());
-        let plan = FaultPlan::random(args.seed, args.crash_rate);
-        // Which requests get a duplicate is decided from the seed too.
-        let duplicate = FaultPlan::random(args.seed ^ 0x5eed, args.duplicate_rate).crashes(
-            &format!("req-{i}"),
-            0,
-            CrashPoint::BeforeDone,
-        );
-        handles.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
-            let id = format!("req-{i}");
-            let run = async |first_attempt: u32| -> Result<AttrValue, String> {
-                for attempt in first_attempt..first_attempt + 10_000 {
-                    stats.executions.fetch_add(1, Ordering::Relaxed);
-                    match rt
-                        .execute(
-                            increment.name(),
-                            &id,
-                            AttrValue::Null,
-                            plan.clone(),
-                            attempt,
-                        )
-                        .await
-                    {
-                        Ok(e) => return Ok(e.result),
-                        Err(BeldiError::Crashed { .. }) => {
-                            stats.crashes.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => return Err(format!("request {id}: {e}")),
-                    }
-                }
-                Err(format!("request {id} did not finish in 10,000 attempts"))
-            };
-            let t0 = Instant::now();
-            if duplicate {
-                stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                let (a, b) = tokio::join!(run(0), run(1_000_000));
-                if a? != b? {
-                    stats.disagreements.fetch_add(1, Ordering::Relaxed);
-                }
-            } else {
-                run(0).await?;
-            }
-            Ok::<Duration, String>(t0.elapsed())
-        }));
-    }
-    let mut latencies = Vec::with_capacity(handles.len());
-    for h in handles {
-        latencies.push(h.await.map_err(|e| e.to_string())??);
-    }
-    let elapsed = started.elapsed();
-    let rtt = store.counts();
-
-    // Invariants, read straight from the store.
-    let table = rt
-        .tables("increment")
-        .map_err(|e| e.to_string())?
-        .data("counters")
+    let opts = DriverOptions {
+        load: args.load(),
+        crash_rate,
+        progress,
+    };
+    let outcome = driver::drive(app, &rt, &w, &opts)
+        .await
         .map_err(|e| e.to_string())?;
-    let daal = Daal::new(&*store, &table, args.row_capacity);
-    let rows = daal.rows("total").await.map_err(|e| e.to_string())?;
-    let value = rows
-        .last()
-        .and_then(|r| r.value())
-        .and_then(AttrValue::as_i64)
-        .unwrap_or(0);
-    let entries: usize = rows
-        .iter()
-        .filter_map(|r| r.0.get("L").and_then(AttrValue::as_m))
-        .map(|m| m.len())
-        .sum();
-    let requests = args.requests as i64;
-    let checks = [
-        (
-            "counter = requests",
-            value == requests,
-            format!("counter is {value}, {requests} requests"),
-        ),
-        (
-            "each increment logged once",
-            entries as i64 == requests,
-            format!("{entries} log entries for {requests} increments"),
-        ),
-        (
-            "duplicates agreed",
-            stats.disagreements.load(Ordering::Relaxed) == 0,
-            format!(
-                "{} disagreements",
-                stats.disagreements.load(Ordering::Relaxed)
-            ),
-        ),
-    ];
+    let rtt = store.counts();
+    let invariants = app.check(&rt, &w).await.map_err(|e| e.to_string())?;
+    if let Some(d) = temp {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    Ok(Run {
+        mode,
+        backend: store.backend_name(),
+        outcome,
+        rtt,
+        invariants,
+        crash_rate,
+    })
+}
 
-    latencies.sort();
-    let pct = |p: f64| percentile_ms(&latencies, p);
+/// Whether the store already has this app's tables (from an earlier run).
+async fn has_previous_run(rt: &Runtime, store: &dyn Store) -> bool {
+    for f in rt.function_names() {
+        let Ok(tables) = rt.tables(&f) else { continue };
+        let table = match rt.config().mode {
+            Mode::Beldi => tables.intent(),
+            Mode::Baseline => match tables.data_tables().first() {
+                Some(t) => match tables.plain(t) {
+                    Ok(name) => name,
+                    Err(_) => continue,
+                },
+                None => continue,
+            },
+        };
+        return store.describe_table(&table).await.is_ok();
+    }
+    false
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Beldi => "beldi",
+        Mode::Baseline => "baseline",
+    }
+}
+
+fn print_run(app: App, args: &AppArgs, run: &Run) {
+    let o = &run.outcome;
     println!(
-        "\ncounter job on the {} store: {} requests, {} in flight, crash rate {}, duplicate rate {}, seed {}\n",
-        store.backend_name(),
+        "\n{} on the {} store, {} mode: {} requests, {}, crash rate {}, seed {}\n",
+        app.name(),
+        run.backend,
+        mode_name(run.mode),
         args.requests,
-        args.concurrency,
-        args.crash_rate,
-        args.duplicate_rate,
+        args.load(),
+        run.crash_rate,
         args.seed
     );
     table_header();
-    let row = table_row;
-    row("requests", args.requests.to_string());
-    row(
-        "executions",
-        stats.executions.load(Ordering::Relaxed).to_string(),
-    );
-    row(
-        "crashes injected and recovered",
-        stats.crashes.load(Ordering::Relaxed).to_string(),
-    );
-    row(
-        "requests run as duplicates",
-        stats.duplicates.load(Ordering::Relaxed).to_string(),
-    );
-    row("elapsed", format!("{:.2} s", elapsed.as_secs_f64()));
-    row(
-        "requests/s",
-        format!("{:.0}", args.requests as f64 / elapsed.as_secs_f64()),
-    );
-    row(
-        "latency p50 / p90 / p99 (ms)",
-        format!("{:.1} / {:.1} / {:.1}", pct(0.5), pct(0.9), pct(0.99)),
-    );
-    row("DAAL rows of the counter", rows.len().to_string());
-    for k in OpKind::ALL
-        .iter()
-        .filter(|k| **k != OpKind::Admin && rtt.get(**k) > 0)
-    {
-        row(
-            &format!("round trips: {}", k.name()),
-            rtt.get(*k).to_string(),
+    for (k, n) in &o.kinds {
+        table_row(&format!("requests: {k}"), n.to_string());
+    }
+    if o.already_done > 0 {
+        table_row(
+            "requests finished before (resumed run)",
+            o.already_done.to_string(),
         );
     }
-    row(
-        "round trips per request",
-        format!("{:.2}", rtt.total_data() as f64 / args.requests as f64),
+    table_row(
+        "executions (first runs and client retries)",
+        o.executions.to_string(),
     );
-    let mut ok = true;
-    for (name, pass, detail) in &checks {
-        row(
-            &format!("invariant: {name}"),
-            (if *pass { "PASS" } else { "FAIL" }).to_string(),
+    table_row(
+        "crashes injected and recovered",
+        format!(
+            "{} / {}",
+            o.crashes,
+            if o.unfinished == 0 {
+                o.crashes.to_string()
+            } else {
+                format!("{} instances unfinished", o.unfinished)
+            }
+        ),
+    );
+    table_row("elapsed", format!("{:.2} s", o.elapsed.as_secs_f64()));
+    table_row("throughput (req/s)", format!("{:.0}", o.throughput()));
+    table_row(
+        "latency p50 / p90 / p99 (ms)",
+        format!(
+            "{:.1} / {:.1} / {:.1}",
+            o.percentile_ms(0.5),
+            o.percentile_ms(0.9),
+            o.percentile_ms(0.99)
+        ),
+    );
+    table_row(
+        "round trips per request",
+        format!("{:.1}", run.rtt_per_request(&DATA_KINDS)),
+    );
+    for k in DATA_KINDS.iter().filter(|k| run.rtt.get(**k) > 0) {
+        table_row(
+            &format!("  of which {}", k.name()),
+            format!("{:.1}", run.rtt_per_request(&[*k])),
         );
-        if !pass {
-            ok = false;
-            println!("  violation: {detail}");
+    }
+    table_row(
+        "invariant: every request finished",
+        pass(o.unfinished == 0).to_string(),
+    );
+    for inv in &run.invariants {
+        let verdict = match (inv.holds(), run.mode) {
+            (true, _) => "PASS",
+            (false, Mode::Beldi) => "FAIL",
+            (false, Mode::Baseline) => "FAIL (baseline: expected)",
+        };
+        table_row(&format!("invariant: {}", inv.name), verdict.to_string());
+    }
+    for inv in &run.invariants {
+        for v in inv.violations.iter().take(20) {
+            println!("  violation ({}): {v}", inv.name);
+        }
+        if inv.violations.len() > 20 {
+            println!(
+                "  … and {} more violations of {}",
+                inv.violations.len() - 20,
+                inv.name
+            );
         }
     }
-    if let Some(d) = temp_dir {
-        let _ = std::fs::remove_dir_all(d);
+    if run.mode == Mode::Baseline {
+        println!(
+            "\n(baseline mode gives no exactly-once or isolation; its invariants are shown for comparison and do not fail the run)"
+        );
+    }
+}
+
+const DATA_KINDS: [OpKind; 7] = [
+    OpKind::Get,
+    OpKind::Put,
+    OpKind::Update,
+    OpKind::Delete,
+    OpKind::Query,
+    OpKind::Scan,
+    OpKind::TransactWrite,
+];
+
+fn pass(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
+
+/// Baseline and beldi runs of each app on the same workload, without crashes, side by side.
+async fn compare_job(apps: &[App], mut args: AppArgs) -> Result<bool, JobError> {
+    for app in apps {
+        args.validate(*app)?;
+    }
+    if args.store.data_dir.is_some() {
+        return Err("compare runs on fresh stores; --data-dir cannot be used with it".into());
+    }
+    args.resume = false;
+    let mut rows = Vec::new();
+    let mut ok = true;
+    for app in apps {
+        let base = run_app(*app, &args, Mode::Baseline, 0.0, !args.no_progress).await?;
+        let beldi = run_app(*app, &args, Mode::Beldi, 0.0, !args.no_progress).await?;
+        ok &= beldi.passed() && base.outcome.unfinished == 0;
+        rows.push((*app, base, beldi));
+    }
+    println!(
+        "\nbaseline vs beldi: {} requests per app, {}, no crashes, seed {}, {} store\n",
+        args.requests,
+        args.load(),
+        args.seed,
+        rows.first().map_or("", |r| r.1.backend)
+    );
+    println!(
+        "| app | mode | throughput (req/s) | p50 (ms) | p99 (ms) | round trips/request | invariants |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---|");
+    for (app, base, beldi) in &rows {
+        for run in [base, beldi] {
+            let o = &run.outcome;
+            let held = run.invariants.iter().filter(|i| i.holds()).count();
+            println!(
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {held}/{} hold |",
+                app.name(),
+                mode_name(run.mode),
+                o.throughput(),
+                o.percentile_ms(0.5),
+                o.percentile_ms(0.99),
+                run.rtt_per_request(&DATA_KINDS),
+                run.invariants.len()
+            );
+        }
+        let (b, f) = (&base.outcome, &beldi.outcome);
+        println!(
+            "| {} | **beldi / baseline** | {:.2}× | {:.2}× | {:.2}× | {:.2}× | |",
+            app.name(),
+            f.throughput() / b.throughput().max(1e-9),
+            f.percentile_ms(0.5) / b.percentile_ms(0.5).max(1e-9),
+            f.percentile_ms(0.99) / b.percentile_ms(0.99).max(1e-9),
+            beldi.rtt_per_request(&DATA_KINDS) / base.rtt_per_request(&DATA_KINDS).max(1e-9),
+        );
     }
     Ok(ok)
 }
 
-async fn travel_job(args: TravelArgs) -> Result<bool, String> {
-    use beldi_examples::travel::{self, ReserveReq};
-    if args.requests == 0 || args.concurrency == 0 || args.targets == 0 {
-        return Err(format!(
-            "--requests ({}), --concurrency ({}) and --targets ({}) must be at least 1",
-            args.requests, args.concurrency, args.targets
-        ));
-    }
-    if !(0.0..=1.0).contains(&args.crash_rate) {
-        return Err(format!(
-            "--crash-rate must be between 0 and 1, got {}",
-            args.crash_rate
-        ));
-    }
-    let (dir, temp) = store_dir(&args.data_dir, "travel");
-    let opts = EmbeddedOptions {
-        durability: Durability::ProcessCrash,
-        ..Default::default()
-    };
-    let store = Arc::new(CountingStore::new(
-        EmbeddedStore::open_with(&dir, opts).map_err(|e| e.to_string())?,
-    ));
-    let rt = Runtime::new(store.clone());
-    rt.register_all().map_err(|e| e.to_string())?;
-    rt.provision().await.map_err(|e| e.to_string())?;
-    if args.resume {
-        // Instances the killed run had started: finish them first.
-        let left = beldi::explorer::quiesce(&rt, 20)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("resumed: {left} instances still unfinished after recovery");
-    }
-    store.reset();
-    let crashes = Arc::new(AtomicU64::new(0));
-    let sem = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    for i in 0..args.requests {
-        let (rt, sem, crashes) = (rt.clone(), sem.clone(), crashes.clone());
-        // The request's kind and target come from the seed.
-        let pick = |salt: u64, n: usize| {
-            let id = beldi::invoke::callee_id("pick", &format!("{}:{i}", args.seed), salt);
-            id.bytes()
-                .fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize))
-                % n
-        };
-        let kind = match args.mix {
-            Mix::ReserveHeavy => 3,
-            Mix::Paper => match pick(0, 1000) {
-                0..600 => 0,
-                600..990 => 1,
-                990..995 => 2,
-                _ => 3,
-            },
-        };
-        let (function, input) = match kind {
-            0 => (
-                travel::search.name(),
-                request(&(pick(3, 1000) as i64, pick(4, 1000) as i64))?,
-            ),
-            1 => (
-                travel::recommend.name(),
-                request(&format!("u{}", pick(5, 500)))?,
-            ),
-            2 => {
-                let u = pick(6, 500);
-                (
-                    travel::login.name(),
-                    request(&(format!("u{u}"), format!("pw{u}")))?,
-                )
+/// Opens the store `args` names; returns it and, for a temporary embedded directory, the
+/// directory to remove at the end.
+pub(crate) async fn open_store(
+    args: &StoreArgs,
+    job: &str,
+) -> Result<(Arc<dyn Store>, Option<PathBuf>), JobError> {
+    match args.backend {
+        Backend::Embedded => {
+            if args.endpoint.is_some() {
+                return Err("--endpoint applies to --backend dynamodb only".into());
             }
-            _ => {
-                let req = ReserveReq {
-                    user: format!("u{i}"),
-                    hotel: format!("h{}", pick(1, args.targets)),
-                    flight: format!("f{}", pick(2, args.targets)),
-                };
-                (travel::reserve.name(), request(&req)?)
-            }
-        };
-        let (plan_seed, rate) = (args.seed, args.crash_rate);
-        handles.push(tokio::spawn(async move {
-            let _p = sem.acquire_owned().await.map_err(|e| e.to_string())?;
-            let t0 = Instant::now();
-            for attempt in 0..10_000u32 {
-                let plan = if attempt < 3 {
-                    FaultPlan::random(plan_seed, rate)
-                } else {
-                    FaultPlan::none()
-                };
-                match rt
-                    .execute(function, &format!("req-{i}"), input.clone(), plan, attempt)
-                    .await
-                {
-                    Ok(_) => return Ok::<_, String>((function, t0.elapsed())),
-                    Err(BeldiError::Crashed { .. }) => {
-                        crashes.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => return Err(format!("request {i}: {e}")),
+            let (dir, temp) = match &args.data_dir {
+                Some(d) => (d.clone(), None),
+                None => {
+                    let d = std::env::temp_dir().join(format!(
+                        "beldi-{job}-{}-{}",
+                        std::process::id(),
+                        TEMP_DIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    ));
+                    (d.clone(), Some(d))
                 }
+            };
+            let durability = match args.durability {
+                DurabilityArg::Fsync => Durability::Fsync,
+                DurabilityArg::ProcessCrash => Durability::ProcessCrash,
+            };
+            let opts = EmbeddedOptions {
+                durability,
+                ..Default::default()
+            };
+            let store = EmbeddedStore::open_with(&dir, opts)
+                .map_err(|e| format!("cannot open the store in {}: {e}", dir.display()))?;
+            Ok((Arc::new(store), temp))
+        }
+        Backend::Dynamodb => {
+            if args.data_dir.is_some() {
+                return Err("--data-dir applies to --backend embedded only".into());
             }
-            Err(format!("request {i} did not finish"))
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut kinds: std::collections::BTreeMap<&str, u64> = Default::default();
-    for h in handles {
-        let (kind, lat) = h.await.map_err(|e| e.to_string())??;
-        *kinds.entry(kind).or_default() += 1;
-        latencies.push(lat);
-    }
-    let elapsed = started.elapsed();
-    let left = beldi::explorer::quiesce(&rt, 20)
-        .await
-        .map_err(|e| e.to_string())?;
-    let rtt = store.counts();
-    let violations = travel::check(&rt).await.map_err(|e| e.to_string())?;
-    let s = travel::state(&rt).await.map_err(|e| e.to_string())?;
-    latencies.sort();
-    let pct = |p: f64| percentile_ms(&latencies, p);
-    println!(
-        "\ntravel job on the embedded store: {} requests, {} in flight, crash rate {}, seed {}\n",
-        args.requests, args.concurrency, args.crash_rate, args.seed
-    );
-    table_header();
-    let row = table_row;
-    for (k, n) in &kinds {
-        row(&format!("requests: {k}"), n.to_string());
-    }
-    row("orders placed", s.orders.len().to_string());
-    row(
-        "crashes injected and recovered",
-        crashes.load(Ordering::Relaxed).to_string(),
-    );
-    row("elapsed", format!("{:.2} s", elapsed.as_secs_f64()));
-    row(
-        "requests/s",
-        format!("{:.0}", args.requests as f64 / elapsed.as_secs_f64()),
-    );
-    row(
-        "latency p50 / p90 / p99 (ms)",
-        format!("{:.1} / {:.1} / {:.1}", pct(0.5), pct(0.9), pct(0.99)),
-    );
-    row(
-        "round trips per request",
-        format!("{:.2}", rtt.total_data() as f64 / args.requests as f64),
-    );
-    row(
-        "invariant: every request finished",
-        (if left == 0 { "PASS" } else { "FAIL" }).to_string(),
-    );
-    row(
-        "invariant: bookings = orders, unlocked",
-        (if violations.is_empty() {
-            "PASS"
-        } else {
-            "FAIL"
-        })
-        .to_string(),
-    );
-    for v in &violations {
-        println!("  violation: {v}");
-    }
-    if let Some(d) = temp {
-        let _ = std::fs::remove_dir_all(d);
-    }
-    Ok(left == 0 && violations.is_empty())
-}
-
-/// A request value as the stored input of its instance.
-fn request<T: serde::Serialize>(v: &T) -> Result<beldi::store::AttrValue, String> {
-    beldi::value::to_attr(v, "request").map_err(|e| e.to_string())
-}
-
-/// The store directory: `--data-dir` (kept), or a fresh temporary one (returned second, to
-/// be removed at the end).
-fn store_dir(data_dir: &Option<PathBuf>, job: &str) -> (PathBuf, Option<PathBuf>) {
-    match data_dir {
-        Some(d) => (d.clone(), None),
-        None => {
-            let d = std::env::temp_dir().join(format!("beldi-{job}-{}", std::process::id()));
-            (d.clone(), Some(d))
+            let endpoint = args
+                .endpoint
+                .clone()
+                .ok_or("--backend dynamodb needs --endpoint URL")?;
+            Ok((dynamodb_store(endpoint).await?, None))
         }
     }
 }
 
+static TEMP_DIRS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(feature = "dynamodb")]
+async fn dynamodb_store(endpoint: String) -> Result<Arc<dyn Store>, JobError> {
+    let mut cfg = beldi::dynamodb::DynamoDbConfig::local(endpoint.clone());
+    cfg.max_attempts = Some(1);
+    let probe = beldi::dynamodb::DynamoDbStore::connect(cfg).await;
+    // One cheap request, so an unreachable endpoint is reported now, in one line.
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        probe.describe_table("beldi-endpoint-probe"),
+    )
+    .await
+    {
+        Err(_) => return Err(format!("cannot reach DynamoDB at {endpoint}: no answer in 10 s")),
+        Ok(Err(beldi::store::StoreError::TableNotFound { .. })) | Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(format!("cannot reach DynamoDB at {endpoint}: {e}")),
+    }
+    Ok(Arc::new(beldi::dynamodb::DynamoDbStore::local(endpoint).await))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn dynamodb_store(_endpoint: String) -> Result<Arc<dyn Store>, JobError> {
+    Err("this binary was built without the `dynamodb` feature; rebuild with `--features dynamodb`".into())
+}
+
 /// The `p` percentile (0–1) of sorted latencies, in milliseconds.
-fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
 }
 
 /// The header of a job's summary table.
-fn table_header() {
+pub(crate) fn table_header() {
     table_row("metric", "value".to_string());
-    println!("|{}|{}|", "-".repeat(40), "-".repeat(20));
+    println!("|{}|{}|", "-".repeat(62), "-".repeat(30));
 }
 
 /// One row of a job's summary table.
-fn table_row(name: &str, value: String) {
-    println!("| {name:<38} | {value:>18} |");
+pub(crate) fn table_row(name: &str, value: String) {
+    println!("| {name:<60} | {value:>28} |");
 }

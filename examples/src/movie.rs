@@ -1,9 +1,9 @@
 //! Movie review (DeathStarBench media), after the paper's port.
 //!
-//! `compose_review` (the frontend) registers the request with `upload_req`, then calls
-//! `review_id`, `user_id`, `movie_id` and `text` **in parallel**; each reports its part to
-//! `upload_part` asynchronously (`movie_id` also starts `rating`, which reports the rating).
-//! `upload_part` records the part and counts it; the one that sees the fifth part wins a
+//! `compose_review` (the frontend) registers the request with the compose-review service
+//! `compose`, then calls `review_id`, `user_id`, `movie_id` and `text` **in parallel**; each
+//! reports its part to `compose` asynchronously (`movie_id` also starts `rate`, which reports
+//! the rating). `compose` records the part and counts it; the one that sees the fifth part wins a
 //! conditional write and starts `store_review`, `user_review` and `movie_review`, which store
 //! the review and append its id to the user's and the movie's review lists.
 //!
@@ -46,7 +46,7 @@ pub struct ComposeReq {
     pub text: String,
 }
 
-/// One part of a review, reported to `upload_part`.
+/// One part of a review, reported to `compose`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum PartValue {
     /// The review's id.
@@ -116,7 +116,7 @@ pub struct Review {
 /// The frontend: registers the request, then gathers its parts in parallel.
 #[beldi::function]
 pub async fn compose_review(ctx: &Ctx, req: ComposeReq) -> Result<(), UserError> {
-    upload_req.call(ctx, &req.req_id).await??;
+    compose.call(ctx, &Upload::Req(req.req_id.clone())).await??;
     let (a, b, c, d) = tokio::join!(
         review_id.call(ctx, &req.req_id),
         user_id.call(ctx, &(req.req_id.clone(), req.username.clone())),
@@ -130,12 +130,13 @@ pub async fn compose_review(ctx: &Ctx, req: ComposeReq) -> Result<(), UserError>
     Ok(())
 }
 
-/// Creates the request's row with no parts.
-#[beldi::function(tables = ["requests"])]
-pub async fn upload_req(ctx: &Ctx, req_id: String) -> Result<(), UserError> {
-    ctx.write_as("requests", &req_id, &Pending::default())
-        .await?;
-    Ok(())
+/// What the compose-review service is asked to do.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Upload {
+    /// Register a request, with no parts yet.
+    Req(String),
+    /// Record a part of a request.
+    Part(Part),
 }
 
 /// Makes the review's id (a logged UUID).
@@ -146,7 +147,7 @@ pub async fn review_id(ctx: &Ctx, req_id: String) -> Result<(), UserError> {
         req_id,
         value: PartValue::ReviewId(id),
     };
-    upload_part.spawn(ctx, &part).await?;
+    compose.spawn(ctx, &Upload::Part(part)).await?;
     Ok(())
 }
 
@@ -161,7 +162,7 @@ pub async fn user_id(ctx: &Ctx, req: (String, String)) -> Result<(), UserError> 
         req_id,
         value: PartValue::UserId(id),
     };
-    upload_part.spawn(ctx, &part).await?;
+    compose.spawn(ctx, &Upload::Part(part)).await?;
     Ok(())
 }
 
@@ -176,7 +177,7 @@ pub async fn movie_id(ctx: &Ctx, req: (String, String, i64)) -> Result<(), UserE
         req_id: req_id.clone(),
         value: PartValue::MovieId(id),
     };
-    upload_part.spawn(ctx, &part).await?;
+    compose.spawn(ctx, &Upload::Part(part)).await?;
     rate.spawn(ctx, &(req_id, rating)).await?;
     Ok(())
 }
@@ -189,7 +190,7 @@ pub async fn rate(ctx: &Ctx, req: (String, i64)) -> Result<(), UserError> {
         req_id,
         value: PartValue::Rating(rating.clamp(0, 10)),
     };
-    upload_part.spawn(ctx, &part).await?;
+    compose.spawn(ctx, &Upload::Part(part)).await?;
     Ok(())
 }
 
@@ -201,13 +202,23 @@ pub async fn text(ctx: &Ctx, req: (String, String)) -> Result<(), UserError> {
         req_id,
         value: PartValue::Text(body),
     };
-    upload_part.spawn(ctx, &part).await?;
+    compose.spawn(ctx, &Upload::Part(part)).await?;
     Ok(())
 }
 
-/// Records one part; the part that completes the review emits it, once.
+/// The compose-review service (one function, as in the prototype, so its request rows are
+/// in one table): registers a request, or records one part of it — and the part that
+/// completes the review emits it, once.
 #[beldi::function(tables = ["requests"])]
-pub async fn upload_part(ctx: &Ctx, part: Part) -> Result<(), UserError> {
+pub async fn compose(ctx: &Ctx, op: Upload) -> Result<(), UserError> {
+    let part = match op {
+        Upload::Req(req_id) => {
+            ctx.write_as("requests", &req_id, &Pending::default())
+                .await?;
+            return Ok(());
+        }
+        Upload::Part(part) => part,
+    };
     let (field, value) = match &part.value {
         PartValue::ReviewId(v) => ("review_id", AttrValue::from(v.as_str())),
         PartValue::UserId(v) => ("user_id", AttrValue::from(v.as_str())),
@@ -327,7 +338,7 @@ pub fn request(seed: u64, i: u32) -> ComposeReq {
 
 /// Checks the invariants after requests `0..requests` of a run with `seed` finished.
 pub async fn check(rt: &Runtime, seed: u64, requests: u32) -> Result<Vec<Invariant>, BeldiError> {
-    let pending: BTreeMap<String, Pending> = values(rt, upload_req.name(), "requests").await?;
+    let pending: BTreeMap<String, Pending> = values(rt, compose.name(), "requests").await?;
     let reviews: BTreeMap<String, Review> = values(rt, store_review.name(), "reviews").await?;
     let by_user: BTreeMap<String, Vec<String>> =
         values(rt, user_review.name(), "user_reviews").await?;
