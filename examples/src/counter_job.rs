@@ -21,7 +21,7 @@ pub(crate) struct CounterArgs {
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// Probability of a crash at each step boundary of an execution (0–1).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     crash_rate: f64,
     /// Fraction of requests that also run as a concurrent duplicate (0–1).
     #[arg(long, default_value_t = 0.25)]
@@ -90,7 +90,8 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
         ..Default::default()
     };
     let rt = Runtime::with_config(store.clone(), config).map_err(|e| e.to_string())?;
-    rt.register_all().map_err(|e| e.to_string())?;
+    rt.register_where(|r| r.name == increment.name())
+        .map_err(|e| e.to_string())?;
     rt.provision().await.map_err(|e| e.to_string())?;
     store.reset();
 

@@ -110,11 +110,11 @@ struct AppArgs {
     #[arg(long, default_value_t = 16)]
     clients: usize,
     /// Open loop instead: requests per second, sent on schedule whatever the latency.
-    #[arg(long, conflicts_with = "clients")]
+    #[arg(long, conflicts_with = "clients", allow_negative_numbers = true)]
     rate: Option<f64>,
     /// Probability of a crash at each step boundary of a request and of its callees, in the
     /// first three executions of each request (0–1; beldi mode only).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
     crash_rate: f64,
     /// Seed of the data set, the requests and the crash injection.
     #[arg(long, default_value_t = 1)]
@@ -136,7 +136,8 @@ struct AppArgs {
     namespace: Option<String>,
     /// Continue a run that was killed: requests the run had started are finished first by
     /// the intent collector, then every request is issued again with the same id (finished
-    /// ones return their stored results). Use the same options and `--data-dir`.
+    /// ones return their stored results). Use the same options and `--data-dir`. On a store
+    /// with no run yet (killed before it began), starts one.
     #[arg(long)]
     resume: bool,
     /// Do not draw a progress bar.
@@ -308,17 +309,14 @@ async fn run_app(
         ));
     }
     app.install(&rt, w.seed).await.map_err(|e| e.to_string())?;
-    if args.resume {
-        if !previous {
-            return Err(format!(
-                "--resume: the store holds no run of {} to continue",
-                app.name()
-            ));
-        }
+    if args.resume && previous {
+        // Requests the killed run had started: the intent collector finishes them first.
         let left = beldi::explorer::quiesce(&rt, 50)
             .await
             .map_err(|e| e.to_string())?;
         println!("resumed: started requests recovered; {left} instances left unfinished");
+    } else if args.resume {
+        println!("resume: the store holds no run of {} yet; starting one", app.name());
     }
     store.reset();
     let opts = DriverOptions {

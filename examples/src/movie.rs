@@ -2,8 +2,8 @@
 //!
 //! `compose_review` (the frontend) registers the request with the compose-review service
 //! `compose`, then calls `review_id`, `user_id`, `movie_id` and `text` **in parallel**; each
-//! reports its part to `compose` asynchronously (`movie_id` also starts `rate`, which reports
-//! the rating). `compose` records the part and counts it; the one that sees the fifth part wins a
+//! reports its part to `compose` asynchronously (`movie_id` also starts `rating`, which
+//! reports the rating). `compose` records the part and counts it; the one that sees the fifth part wins a
 //! conditional write and starts `store_review`, `user_review` and `movie_review`, which store
 //! the review and append its id to the user's and the movie's review lists.
 //!
@@ -169,7 +169,7 @@ pub async fn user_id(ctx: &Ctx, req: (String, String)) -> Result<(), UserError> 
 /// Looks the movie up, and has the rating recorded.
 #[beldi::function(tables = ["movies"])]
 pub async fn movie_id(ctx: &Ctx, req: (String, String, i64)) -> Result<(), UserError> {
-    let (req_id, title, rating) = req;
+    let (req_id, title, stars) = req;
     let Some(id) = ctx.read_as::<String>("movies", &title).await? else {
         return Err(UserError(format!("no movie titled {title:?}")));
     };
@@ -178,17 +178,17 @@ pub async fn movie_id(ctx: &Ctx, req: (String, String, i64)) -> Result<(), UserE
         value: PartValue::MovieId(id),
     };
     compose.spawn(ctx, &Upload::Part(part)).await?;
-    rate.spawn(ctx, &(req_id, rating)).await?;
+    rating.spawn(ctx, &(req_id, stars)).await?;
     Ok(())
 }
 
 /// Checks and reports the rating.
 #[beldi::function]
-pub async fn rate(ctx: &Ctx, req: (String, i64)) -> Result<(), UserError> {
-    let (req_id, rating) = req;
+pub async fn rating(ctx: &Ctx, req: (String, i64)) -> Result<(), UserError> {
+    let (req_id, stars) = req;
     let part = Part {
         req_id,
-        value: PartValue::Rating(rating.clamp(0, 10)),
+        value: PartValue::Rating(stars.clamp(0, 10)),
     };
     compose.spawn(ctx, &Upload::Part(part)).await?;
     Ok(())
