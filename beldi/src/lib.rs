@@ -73,9 +73,8 @@
 #![warn(missing_docs)]
 
 pub use beldi_runtime::{
-    BeldiError, Ctx, Runtime, UserError, baseline, collector, counting, ctx, daal, data, embedded, error,
-    explorer,
-    fault, faults, gc, intent, invoke, log, platform, store, tables, value,
+    BeldiError, Ctx, Runtime, UserError, baseline, collector, counting, ctx, daal, data, embedded,
+    error, explorer, fault, faults, gc, intent, invoke, log, platform, store, tables, value,
 };
 
 #[cfg(feature = "dynamodb")]

@@ -263,4 +263,3 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
     }
     Ok(ok)
 }
-

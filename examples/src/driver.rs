@@ -119,7 +119,7 @@ pub enum DriverError {
 }
 
 /// How often the background intent collector runs during a run.
-const IC_EVERY: Duration = Duration::from_millis(500);
+const IC_EVERY: Duration = Duration::from_secs(2);
 
 /// Issues every request of `w` against `rt` (the app installed), waits for every instance
 /// to finish (recovering crashed ones), and reports.
@@ -151,7 +151,12 @@ pub async fn drive(
         Load::Closed { clients } => Some(Arc::new(tokio::sync::Semaphore::new(clients.max(1)))),
         Load::Open { .. } => None,
     };
+    let mut outcome = Outcome::default();
     for (i, req) in requests.into_iter().enumerate() {
+        // Collect what has finished, so finished requests do not pile up.
+        while let Some(joined) = tasks.try_join_next() {
+            outcome.record(joined)?;
+        }
         let permit = match &sem {
             Some(s) => Some(
                 s.clone()
@@ -179,8 +184,8 @@ pub async fn drive(
     }
     let mut outcome = Outcome::default();
     while let Some(joined) = tasks.join_next().await {
-        let (kind, latency, executions, ran) = joined
-            .map_err(|e| DriverError::Client(e.to_string()))??;
+        let (kind, latency, executions, ran) =
+            joined.map_err(|e| DriverError::Client(e.to_string()))??;
         *outcome.kinds.entry(kind).or_default() += 1;
         outcome.executions += executions;
         if ran {
@@ -196,6 +201,28 @@ pub async fn drive(
     outcome.crashes = rt.injected_crashes() - crashes_before;
     outcome.latencies.sort();
     Ok(outcome)
+}
+
+/// What one client task returns: the request type, its latency, the executions it took,
+/// and whether its body ran.
+type Finished = (&'static str, Duration, u64, bool);
+
+impl Outcome {
+    fn record(
+        &mut self,
+        joined: Result<Result<Finished, DriverError>, tokio::task::JoinError>,
+    ) -> Result<(), DriverError> {
+        let (kind, latency, executions, ran) =
+            joined.map_err(|e| DriverError::Client(e.to_string()))??;
+        *self.kinds.entry(kind).or_default() += 1;
+        self.executions += executions;
+        if ran {
+            self.latencies.push(latency);
+        } else {
+            self.already_done += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Runs one request to completion: re-executes it (same instance id) after each crash.
@@ -214,7 +241,13 @@ async fn run_request(
             FaultPlan::none()
         };
         match rt
-            .execute(req.function, &req.instance, req.input.clone(), plan, attempt)
+            .execute(
+                req.function,
+                &req.instance,
+                req.input.clone(),
+                plan,
+                attempt,
+            )
             .await
         {
             Ok(e) => {

@@ -216,12 +216,13 @@ impl AppArgs {
         if self.resume && self.mode == ModeArg::Compare {
             return Err("--resume continues one run; it cannot be used with --mode compare".into());
         }
-        if self.resume && self.store.backend == Backend::Embedded && self.store.data_dir.is_none()
-        {
+        if self.resume && self.store.backend == Backend::Embedded && self.store.data_dir.is_none() {
             return Err("--resume needs the --data-dir of the run it continues".into());
         }
         if self.resume && self.store.backend == Backend::Dynamodb && self.namespace.is_none() {
-            return Err("--resume on DynamoDB needs the --namespace of the run it continues".into());
+            return Err(
+                "--resume on DynamoDB needs the --namespace of the run it continues".into(),
+            );
         }
         app.validate(&self.workload())
     }
@@ -316,7 +317,10 @@ async fn run_app(
             .map_err(|e| e.to_string())?;
         println!("resumed: started requests recovered; {left} instances left unfinished");
     } else if args.resume {
-        println!("resume: the store holds no run of {} yet; starting one", app.name());
+        println!(
+            "resume: the store holds no run of {} yet; starting one",
+            app.name()
+        );
     }
     store.reset();
     let opts = DriverOptions {
@@ -589,16 +593,25 @@ async fn dynamodb_store(endpoint: String) -> Result<Arc<dyn Store>, JobError> {
     )
     .await
     {
-        Err(_) => return Err(format!("cannot reach DynamoDB at {endpoint}: no answer in 10 s")),
+        Err(_) => {
+            return Err(format!(
+                "cannot reach DynamoDB at {endpoint}: no answer in 10 s"
+            ));
+        }
         Ok(Err(beldi::store::StoreError::TableNotFound { .. })) | Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(format!("cannot reach DynamoDB at {endpoint}: {e}")),
     }
-    Ok(Arc::new(beldi::dynamodb::DynamoDbStore::local(endpoint).await))
+    Ok(Arc::new(
+        beldi::dynamodb::DynamoDbStore::local(endpoint).await,
+    ))
 }
 
 #[cfg(not(feature = "dynamodb"))]
 async fn dynamodb_store(_endpoint: String) -> Result<Arc<dyn Store>, JobError> {
-    Err("this binary was built without the `dynamodb` feature; rebuild with `--features dynamodb`".into())
+    Err(
+        "this binary was built without the `dynamodb` feature; rebuild with `--features dynamodb`"
+            .into(),
+    )
 }
 
 /// The `p` percentile (0–1) of sorted latencies, in milliseconds.

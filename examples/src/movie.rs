@@ -116,7 +116,9 @@ pub struct Review {
 /// The frontend: registers the request, then gathers its parts in parallel.
 #[beldi::function]
 pub async fn compose_review(ctx: &Ctx, req: ComposeReq) -> Result<(), UserError> {
-    compose.call(ctx, &Upload::Req(req.req_id.clone())).await??;
+    compose
+        .call(ctx, &Upload::Req(req.req_id.clone()))
+        .await??;
     let (a, b, c, d) = tokio::join!(
         review_id.call(ctx, &req.req_id),
         user_id.call(ctx, &(req.req_id.clone(), req.username.clone())),
@@ -376,7 +378,11 @@ pub async fn check(rt: &Runtime, seed: u64, requests: u32) -> Result<Vec<Invaria
         }
     }
     for (what, lists_by, owner) in [
-        ("user", &by_user, (|r: &Review| r.user_id.clone()) as fn(&Review) -> String),
+        (
+            "user",
+            &by_user,
+            (|r: &Review| r.user_id.clone()) as fn(&Review) -> String,
+        ),
         ("movie", &by_movie, |r: &Review| r.movie_id.clone()),
     ] {
         let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -399,7 +405,9 @@ pub async fn check(rt: &Runtime, seed: u64, requests: u32) -> Result<Vec<Invaria
         }
         for (id, keys) in &seen {
             if !reviews.contains_key(*id) {
-                lists.fail(format!("{what} lists {keys:?} name review {id}, not stored"));
+                lists.fail(format!(
+                    "{what} lists {keys:?} name review {id}, not stored"
+                ));
             }
         }
     }

@@ -110,10 +110,8 @@ pub async fn compose_text(ctx: &Ctx, text: String) -> Result<Text, UserError> {
         .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
         .map(|w| w.to_string())
         .collect();
-    let (mentions, short) = tokio::join!(
-        lookup_users.call(ctx, &names),
-        url_shorten.call(ctx, &urls)
-    );
+    let (mentions, short) =
+        tokio::join!(lookup_users.call(ctx, &names), url_shorten.call(ctx, &urls));
     let short = short??;
     let mut out = text.clone();
     for (s, long) in &short {
@@ -209,7 +207,10 @@ pub async fn write_home_timeline(ctx: &Ctx, post: Post) -> Result<(), UserError>
 pub async fn home_timeline(ctx: &Ctx, entry: (Vec<String>, String)) -> Result<(), UserError> {
     let (readers, post) = entry;
     for r in readers {
-        let add = vec![UpdateAction::append(Path::root(), vec![post.as_str().into()])];
+        let add = vec![UpdateAction::append(
+            Path::root(),
+            vec![post.as_str().into()],
+        )];
         ctx.update("home_timelines", &r, add).await?;
     }
     Ok(())
@@ -273,8 +274,7 @@ pub async fn check(rt: &Runtime, seed: u64, requests: u32) -> Result<Vec<Invaria
     let home_lines: BTreeMap<String, Vec<String>> =
         values(rt, home_timeline.name(), "home_timelines").await?;
     let urls: BTreeMap<String, String> = values(rt, url_shorten.name(), "urls").await?;
-    let graph: BTreeMap<String, Vec<String>> =
-        values(rt, social_graph.name(), "followers").await?;
+    let graph: BTreeMap<String, Vec<String>> = values(rt, social_graph.name(), "followers").await?;
 
     let mut stored = Invariant::new("each post stored once");
     let mut own = Invariant::new("each post once in its author's timeline");

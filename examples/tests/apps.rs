@@ -181,11 +181,9 @@ async fn a_double_applied_operation_is_caught_by_each_checker() {
                 ("every request's part counter is exactly 5", "req-3")
             }
             App::Travel => {
-                let req: travel::ReserveReq = beldi::value::from_attr(
-                    &app.request(&w, 2).unwrap().input,
-                    "reservation",
-                )
-                .unwrap();
+                let req: travel::ReserveReq =
+                    beldi::value::from_attr(&app.request(&w, 2).unwrap().input, "reservation")
+                        .unwrap();
                 let took = rt
                     .invoke::<_, bool, UserError>(travel::hotel.name(), "dup", &req.hotel)
                     .await

@@ -155,16 +155,43 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
     let cases: &[(&[&str], &str)] = &[
         (&["hotel"], "unrecognized subcommand 'hotel'"),
         (&["movie", "--speed", "3"], "unexpected argument '--speed'"),
-        (&["social", "--rate", "0"], "--rate must be a positive number of requests per second, got 0"),
-        (&["movie", "--crash-rate", "1.5"], "--crash-rate must be between 0 and 1, got 1.5"),
-        (&["travel", "--crash-rate", "-0.1"], "--crash-rate must be between 0 and 1, got -0.1"),
-        (&["movie", "--mix", "reserve-heavy"], "--mix reserve-heavy applies to the travel app only"),
-        (&["travel", "--targets", "0"], "--targets must be between 1 and 100, got 0"),
-        (&["travel", "--resume"], "--resume needs the --data-dir of the run it continues"),
-        (&["movie", "--backend", "dynamodb"], "--backend dynamodb needs --endpoint URL"),
+        (
+            &["social", "--rate", "0"],
+            "--rate must be a positive number of requests per second, got 0",
+        ),
+        (
+            &["movie", "--crash-rate", "1.5"],
+            "--crash-rate must be between 0 and 1, got 1.5",
+        ),
+        (
+            &["travel", "--crash-rate", "-0.1"],
+            "--crash-rate must be between 0 and 1, got -0.1",
+        ),
+        (
+            &["movie", "--mix", "reserve-heavy"],
+            "--mix reserve-heavy applies to the travel app only",
+        ),
+        (
+            &["travel", "--targets", "0"],
+            "--targets must be between 1 and 100, got 0",
+        ),
+        (
+            &["travel", "--resume"],
+            "--resume needs the --data-dir of the run it continues",
+        ),
+        (
+            &["movie", "--backend", "dynamodb"],
+            "--backend dynamodb needs --endpoint URL",
+        ),
         #[cfg(feature = "dynamodb")]
         (
-            &["movie", "--backend", "dynamodb", "--endpoint", "http://127.0.0.1:9"],
+            &[
+                "movie",
+                "--backend",
+                "dynamodb",
+                "--endpoint",
+                "http://127.0.0.1:9",
+            ],
             "cannot reach DynamoDB at http://127.0.0.1:9",
         ),
     ];
@@ -172,7 +199,10 @@ fn bad_input_gets_a_clear_message_and_exit_code_2() {
         let out = job(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(message), "{args:?}: expected `{message}` in {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{args:?}: expected `{message}` in {stderr}"
+        );
     }
 }
 
@@ -221,7 +251,9 @@ fn killed_and_resumed(app: &str, extra: &[&str]) {
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(ms));
-        child.kill().unwrap_or_else(|e| panic!("{app}: kill after {ms} ms: {e}"));
+        child
+            .kill()
+            .unwrap_or_else(|e| panic!("{app}: kill after {ms} ms: {e}"));
         child.wait().unwrap();
     }
     let out = Command::new(env!("CARGO_BIN_EXE_beldi-examples"))

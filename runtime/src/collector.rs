@@ -67,6 +67,9 @@ pub struct IcReport {
     pub gave_up: Vec<(String, String)>,
 }
 
+/// Intents read per scan page.
+const PAGE: usize = 256;
+
 /// Runs one pass of the intent collector over every registered function.
 pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiError> {
     let mut report = IcReport::default();
@@ -74,37 +77,46 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
     let mut runs = tokio::task::JoinSet::new();
     for name in rt.function_names() {
         let table = rt.tables(&name)?.intent();
-        for it in intent::all(&**rt.store(), &table).await? {
-            let restartable = it.caller.as_ref().is_none_or(|c| c.is_async);
-            if it.done || !restartable {
-                continue;
+        // Page by page, so a pass over a large intent table holds one page in memory.
+        let mut next = None;
+        loop {
+            let (intents, last) = intent::page(&**rt.store(), &table, next, PAGE).await?;
+            for it in intents {
+                let restartable = it.caller.as_ref().is_none_or(|c| c.is_async);
+                if it.done || !restartable {
+                    continue;
+                }
+                report.pending += 1;
+                if it.start_ms > threshold {
+                    continue; // started recently: may still be running
+                }
+                if it.restarts >= cfg.max_restarts {
+                    report.gave_up.push((name.clone(), it.instance.clone()));
+                    continue;
+                }
+                if !intent::claim_restart(&**rt.store(), &table, &it.instance, it.start_ms).await? {
+                    continue; // finished or restarted by someone else meanwhile
+                }
+                report.restarted += 1;
+                let (rt, name, plan) = (rt.clone(), name.clone(), cfg.plan.clone());
+                runs.spawn(async move {
+                    rt.run(
+                        &name,
+                        &it.instance,
+                        it.input,
+                        it.caller,
+                        plan,
+                        it.restarts + 1,
+                        None,
+                    )
+                    .await
+                    .is_ok()
+                });
             }
-            report.pending += 1;
-            if it.start_ms > threshold {
-                continue; // started recently: may still be running
+            match last {
+                Some(k) => next = Some(k),
+                None => break,
             }
-            if it.restarts >= cfg.max_restarts {
-                report.gave_up.push((name.clone(), it.instance.clone()));
-                continue;
-            }
-            if !intent::claim_restart(&**rt.store(), &table, &it.instance, it.start_ms).await? {
-                continue; // finished or restarted by someone else meanwhile
-            }
-            report.restarted += 1;
-            let (rt, name, plan) = (rt.clone(), name.clone(), cfg.plan.clone());
-            runs.spawn(async move {
-                rt.run(
-                    &name,
-                    &it.instance,
-                    it.input,
-                    it.caller,
-                    plan,
-                    it.restarts + 1,
-                    None,
-                )
-                .await
-                .is_ok()
-            });
         }
     }
     while let Some(done) = runs.join_next().await {

@@ -231,6 +231,27 @@ pub async fn all(store: &dyn Store, table: &str) -> Result<Vec<Intent>, StoreErr
         .collect())
 }
 
+/// One page of at most `limit` intents of a table, after `start_after`; returns them and
+/// where the next page starts (`None`: this was the last).
+pub async fn page(
+    store: &dyn Store,
+    table: &str,
+    start_after: Option<Key>,
+    limit: usize,
+) -> Result<(Vec<Intent>, Option<Key>), StoreError> {
+    let page = store
+        .scan(
+            crate::store::Scan::new(table)
+                .limit(limit)
+                .start_after(start_after),
+        )
+        .await?;
+    Ok((
+        page.items.iter().map(Intent::from_item).collect(),
+        page.last_key,
+    ))
+}
+
 /// Deletes a done intent (the last step of collecting an instance).
 pub async fn delete_done(store: &dyn Store, table: &str, instance: &str) -> Result<(), StoreError> {
     let req = Delete::new(table, Key::new(instance)).condition(Condition::eq(DONE, true));

@@ -418,11 +418,7 @@ impl Runtime {
                     tracing::debug!("baseline async instance {instance} of {name} failed: {e}");
                 }
             });
-            self.inner
-                .background
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(handle);
+            self.keep_background(handle);
             return Ok(());
         }
         let (rec, created) = self
@@ -444,11 +440,7 @@ impl Runtime {
                     tracing::debug!("async instance {instance} of {name} did not finish: {e}");
                 }
             });
-            self.inner
-                .background
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(handle);
+            self.keep_background(handle);
         }
         Ok(())
     }
@@ -484,6 +476,20 @@ impl Runtime {
             });
         }
         Ok((rec, created))
+    }
+
+    /// Remembers a background execution for [`Runtime::wait_background`], forgetting the
+    /// ones that ended (a finished task's handle would keep its memory alive).
+    fn keep_background(&self, handle: tokio::task::JoinHandle<()>) {
+        let mut running = self
+            .inner
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if running.len() >= 64 && running.len().is_power_of_two() {
+            running.retain(|h| !h.is_finished());
+        }
+        running.push(handle);
     }
 
     /// Waits until every asynchronous execution started so far has ended (finished or

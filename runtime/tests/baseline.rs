@@ -9,7 +9,13 @@ use beldi_runtime::platform::{Mode, RuntimeConfig};
 use beldi_runtime::store::{Condition, OpKind, Path, Store, UpdateAction};
 use beldi_runtime::{Runtime, UserError, data};
 
-async fn runtime(mode: Mode) -> (Runtime, Arc<CountingStore<EmbeddedStore>>, tempfile::TempDir) {
+async fn runtime(
+    mode: Mode,
+) -> (
+    Runtime,
+    Arc<CountingStore<EmbeddedStore>>,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(CountingStore::new(EmbeddedStore::open(dir.path()).unwrap()));
     let cfg = RuntimeConfig {
@@ -106,7 +112,10 @@ async fn loaded_data_is_read_in_both_modes() {
     for mode in [Mode::Beldi, Mode::Baseline] {
         let (rt, _store, _dir) = runtime(mode).await;
         let items = vec![("k".to_owned(), 41.into())];
-        assert_eq!(data::load(&rt, "bump", "n", items.clone()).await.unwrap(), 1);
+        assert_eq!(
+            data::load(&rt, "bump", "n", items.clone()).await.unwrap(),
+            1
+        );
         // Loading again keeps the value that is there.
         assert_eq!(data::load(&rt, "bump", "n", items).await.unwrap(), 0);
         let got = rt

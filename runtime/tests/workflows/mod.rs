@@ -50,6 +50,7 @@ fn runtime_with(b: &Backend, capacity: u64, timeout: Duration) -> Runtime {
             row_capacity: capacity,
             timeout,
             max_queue_age: Duration::ZERO,
+            ..Default::default()
         },
     )
     .unwrap()
