@@ -182,17 +182,8 @@ pub async fn drive(
             out.map(|(executions, ran)| (req.kind, scheduled.elapsed(), executions, ran))
         });
     }
-    let mut outcome = Outcome::default();
     while let Some(joined) = tasks.join_next().await {
-        let (kind, latency, executions, ran) =
-            joined.map_err(|e| DriverError::Client(e.to_string()))??;
-        *outcome.kinds.entry(kind).or_default() += 1;
-        outcome.executions += executions;
-        if ran {
-            outcome.latencies.push(latency);
-        } else {
-            outcome.already_done += 1;
-        }
+        outcome.record(joined)?;
     }
     outcome.elapsed = started.elapsed();
     bar.finish_and_clear();

@@ -84,6 +84,7 @@ async fn app_under_crashes_on_embedded(app: App) {
     let (outcome, invariants) = run(app, &rt, &w, 8, 0.05).await;
     assert_all_hold(app, &outcome, &invariants, true);
     assert_eq!(outcome.kinds.values().sum::<u64>(), 60);
+    assert_eq!(outcome.latencies.len() as u64 + outcome.already_done, 60);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
