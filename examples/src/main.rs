@@ -455,6 +455,11 @@ fn print_run(app: App, args: &AppArgs, run: &Run) {
             );
         }
     }
+    if app == App::Movie {
+        println!(
+            "\n(movie latency is the frontend's, as in the paper: the asynchronous fan-in that stores the review runs after the response; every instance was finished before the invariants were checked)"
+        );
+    }
     if run.mode == Mode::Baseline {
         println!(
             "\n(baseline mode gives no exactly-once or isolation; its invariants are shown for comparison and do not fail the run)"
