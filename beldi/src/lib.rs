@@ -74,11 +74,14 @@
 
 pub use beldi_runtime::{
     BeldiError, Ctx, Runtime, UserError, baseline, collector, counting, ctx, daal, data, embedded,
-    error, explorer, fault, faults, gc, intent, invoke, log, platform, store, tables, value,
+    error, explorer, fault, faults, gc, intent, invoke, log, platform, remote, store, tables,
+    value,
 };
 
 #[cfg(feature = "dynamodb")]
 pub use beldi_runtime::dynamodb;
+#[cfg(feature = "lambda")]
+pub use beldi_runtime::lambda;
 
 /// The names most programs need.
 pub mod prelude {

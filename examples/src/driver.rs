@@ -231,16 +231,15 @@ async fn run_request(
         } else {
             FaultPlan::none()
         };
-        match rt
-            .execute(
-                req.function,
-                &req.instance,
-                req.input.clone(),
-                plan,
-                attempt,
-            )
-            .await
-        {
+        let input = req.input.clone();
+        let ran = if rt.has_remote() {
+            // The function runs where it is deployed; a lost invocation is a crash.
+            rt.dispatch(req.function, &req.instance, input).await
+        } else {
+            rt.execute(req.function, &req.instance, input, plan, attempt)
+                .await
+        };
+        match ran {
             Ok(e) => {
                 check_result(req, &e.result)?;
                 return Ok((attempt as u64 + 1, e.ran || attempt > 0));

@@ -55,6 +55,31 @@ enum Job {
     Compare(AppArgs),
     /// Exactly-once increments of a shared counter under random crashes and duplicates.
     Counter(counter_job::CounterArgs),
+    /// Creates every table an application's functions need on a DynamoDB endpoint
+    /// (idempotent) and prints the ones it created.
+    DeployTables(DeployArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct DeployArgs {
+    /// The application (default: all three).
+    #[arg(long, value_enum)]
+    app: Option<App>,
+    /// DynamoDB endpoint URL (DynamoDB Local); default: AWS's, from the usual AWS settings.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Table name prefix (the deployment's `BELDI_NAMESPACE`).
+    #[arg(long, default_value = "")]
+    namespace: String,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum PlatformArg {
+    /// Functions run in this process.
+    Local,
+    /// Requests go to AWS Lambda (or `cargo lambda watch`, with --lambda-endpoint); the
+    /// functions run there, on DynamoDB (--backend dynamodb). Needs the `lambda` feature.
+    Lambda,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -143,6 +168,20 @@ struct AppArgs {
     /// Do not draw a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Where the functions run.
+    #[arg(long, value_enum, default_value_t = PlatformArg::Local)]
+    platform: PlatformArg,
+    /// Lambda endpoint URL (with --platform lambda), e.g. `cargo lambda watch`'s.
+    #[arg(long)]
+    lambda_endpoint: Option<String>,
+    /// Lambda function names (with --platform lambda): `prefix:<p>` (one Lambda per
+    /// function) or `single:<name>` (one Lambda hosting them all).
+    #[arg(long, default_value = "prefix:")]
+    function_names: String,
+    /// Seconds to wait for a request's Lambda invocation before counting it lost and sending
+    /// it again (with --platform lambda; more than the functions' timeout).
+    #[arg(long, default_value_t = 70)]
+    lambda_timeout: u64,
 }
 
 /// A failure to run: bad input or a broken environment (exit code 2).
@@ -157,6 +196,7 @@ async fn main() -> ExitCode {
         Job::Social(args) => app_job(App::Social, args).await,
         Job::Compare(args) => compare_job(&App::ALL, args).await,
         Job::Counter(args) => counter_job::counter(args).await,
+        Job::DeployTables(args) => deploy_tables(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -213,6 +253,20 @@ impl AppArgs {
                 self.crash_rate
             ));
         }
+        if self.platform == PlatformArg::Lambda {
+            if self.store.backend != Backend::Dynamodb {
+                return Err(
+                    "--platform lambda keeps its state in DynamoDB: add --backend dynamodb --endpoint URL".into(),
+                );
+            }
+            if self.namespace.is_none() {
+                return Err(
+                    "--platform lambda needs the --namespace the deployed functions use (their BELDI_NAMESPACE)".into(),
+                );
+            }
+        } else if self.lambda_endpoint.is_some() {
+            return Err("--lambda-endpoint applies to --platform lambda only".into());
+        }
         if self.resume && self.mode == ModeArg::Compare {
             return Err("--resume continues one run; it cannot be used with --mode compare".into());
         }
@@ -251,6 +305,8 @@ struct Run {
     rtt: RttCounts,
     invariants: Vec<Invariant>,
     crash_rate: f64,
+    /// Whether the functions ran elsewhere (Lambda).
+    remote: bool,
 }
 
 impl Run {
@@ -301,6 +357,11 @@ async fn run_app(
     };
     let rt = Runtime::with_config(store.clone(), config).map_err(|e| e.to_string())?;
     app.register(&rt).map_err(|e| e.to_string())?;
+    if args.platform == PlatformArg::Lambda {
+        let remote = lambda_remote(args).await?;
+        check_deployment(&*remote, &rt).await?;
+        rt.set_remote(remote);
+    }
     let previous = has_previous_run(&rt, &*store).await;
     if previous && !args.resume {
         return Err(format!(
@@ -323,6 +384,9 @@ async fn run_app(
         );
     }
     store.reset();
+    // Crashes are injected into executions in this process; on Lambda none run here (crash
+    // the functions themselves instead).
+    let crash_rate = if rt.has_remote() { 0.0 } else { crash_rate };
     let opts = DriverOptions {
         load: args.load(),
         crash_rate,
@@ -343,24 +407,29 @@ async fn run_app(
         rtt,
         invariants,
         crash_rate,
+        remote: rt.has_remote(),
     })
 }
 
-/// Whether the store already has this app's tables (from an earlier run).
+/// Whether the store already holds a run of this app: in beldi mode, any intent of its
+/// functions (tables alone, e.g. from `deploy-tables`, are not a run); in baseline mode, its
+/// tables.
 async fn has_previous_run(rt: &Runtime, store: &dyn Store) -> bool {
     for f in rt.function_names() {
         let Ok(tables) = rt.tables(&f) else { continue };
-        let table = match rt.config().mode {
-            Mode::Beldi => tables.intent(),
-            Mode::Baseline => match tables.data_tables().first() {
-                Some(t) => match tables.plain(t) {
-                    Ok(name) => name,
-                    Err(_) => continue,
-                },
-                None => continue,
-            },
-        };
-        return store.describe_table(&table).await.is_ok();
+        match rt.config().mode {
+            Mode::Beldi => {
+                let scan = beldi::store::Scan::new(tables.intent()).limit(1);
+                if store.scan(scan).await.is_ok_and(|p| !p.items.is_empty()) {
+                    return true;
+                }
+            }
+            Mode::Baseline => {
+                if let Some(Ok(t)) = tables.data_tables().first().map(|t| tables.plain(t)) {
+                    return store.describe_table(&t).await.is_ok();
+                }
+            }
+        }
     }
     false
 }
@@ -398,6 +467,12 @@ fn print_run(app: App, args: &AppArgs, run: &Run) {
         "executions (first runs and client retries)",
         o.executions.to_string(),
     );
+    if run.remote {
+        table_row(
+            "lost invocations, sent again",
+            (o.executions - o.kinds.values().sum::<u64>()).to_string(),
+        );
+    }
     table_row(
         "crashes injected and recovered",
         format!(
@@ -422,7 +497,11 @@ fn print_run(app: App, args: &AppArgs, run: &Run) {
         ),
     );
     table_row(
-        "round trips per request",
+        if run.remote {
+            "round trips per request (this process; not the Lambdas')"
+        } else {
+            "round trips per request"
+        },
         format!("{:.1}", run.rtt_per_request(&DATA_KINDS)),
     );
     for k in DATA_KINDS.iter().filter(|k| run.rtt.get(**k) > 0) {
@@ -535,6 +614,108 @@ async fn compare_job(apps: &[App], mut args: AppArgs) -> Result<bool, JobError> 
         );
     }
     Ok(ok)
+}
+
+/// Checks that the deployment `remote` reaches hosts this runtime's functions, in the same
+/// namespace and mode (else its results and this process's checks would be about different
+/// tables).
+async fn check_deployment(
+    remote: &dyn beldi::remote::Remote,
+    rt: &Runtime,
+) -> Result<(), JobError> {
+    use beldi::remote::{Envelope, Reply};
+    let want = beldi::remote::describe(rt);
+    let got = match remote.send(&Envelope::Describe).await {
+        Ok(Reply::Ok(v)) => v,
+        Ok(Reply::Error(e)) => return Err(format!("the deployment cannot describe itself: {e:?}")),
+        Err(e) => return Err(format!("cannot reach the deployment: {e}")),
+    };
+    let field = |v: &beldi::store::AttrValue, k: &str| v.as_m().and_then(|m| m.get(k)).cloned();
+    for k in ["namespace", "mode"] {
+        if field(&got, k) != field(&want, k) {
+            return Err(format!(
+                "the deployment's {k} is {:?}, this run's is {:?}: pass the deployment's (--namespace is its BELDI_NAMESPACE)",
+                field(&got, k),
+                field(&want, k)
+            ));
+        }
+    }
+    let hosted = field(&got, "functions");
+    let hosted = hosted.as_ref().and_then(|v| v.as_l()).unwrap_or(&[]);
+    for f in rt.function_names() {
+        if !hosted.contains(&beldi::store::AttrValue::S(f.clone())) {
+            return Err(format!("the deployment does not host function `{f}`"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "lambda")]
+async fn lambda_remote(args: &AppArgs) -> Result<Arc<dyn beldi::remote::Remote>, JobError> {
+    use beldi::lambda::{FunctionNames, LambdaConfig, LambdaRemote};
+    let names = FunctionNames::parse(&args.function_names).map_err(|e| e.to_string())?;
+    let remote = LambdaRemote::connect(LambdaConfig {
+        endpoint: args.lambda_endpoint.clone(),
+        names,
+        invoke_timeout: Duration::from_secs(args.lambda_timeout),
+    })
+    .await;
+    Ok(Arc::new(remote))
+}
+
+#[cfg(not(feature = "lambda"))]
+async fn lambda_remote(_args: &AppArgs) -> Result<Arc<dyn beldi::remote::Remote>, JobError> {
+    Err(
+        "this binary was built without the `lambda` feature; rebuild with `--features lambda`"
+            .into(),
+    )
+}
+
+/// Creates the tables of an app's functions (or all apps') on a DynamoDB endpoint.
+async fn deploy_tables(args: DeployArgs) -> Result<bool, JobError> {
+    let store = match &args.endpoint {
+        Some(e) => dynamodb_store(e.clone()).await?,
+        None => dynamodb_store_aws().await?,
+    };
+    let config = RuntimeConfig {
+        namespace: args.namespace.clone(),
+        ..Default::default()
+    };
+    let rt = Runtime::with_config(store, config).map_err(|e| e.to_string())?;
+    let apps = args.app.map_or(App::ALL.to_vec(), |a| vec![a]);
+    for app in &apps {
+        app.register(&rt).map_err(|e| e.to_string())?;
+    }
+    let created = rt.provision().await.map_err(|e| e.to_string())?;
+    let all: usize = rt
+        .function_names()
+        .iter()
+        .filter_map(|f| rt.tables(f).ok())
+        .map(|t| t.specs().len())
+        .sum();
+    for t in &created {
+        println!("created {t}");
+    }
+    println!(
+        "{} tables created, {} already there, for {} functions of {} (namespace {:?})",
+        created.len(),
+        all - created.len(),
+        rt.function_names().len(),
+        apps.iter().map(|a| a.name()).collect::<Vec<_>>().join(", "),
+        args.namespace
+    );
+    Ok(true)
+}
+
+#[cfg(feature = "dynamodb")]
+async fn dynamodb_store_aws() -> Result<Arc<dyn Store>, JobError> {
+    let cfg = beldi::dynamodb::DynamoDbConfig::default();
+    Ok(Arc::new(beldi::dynamodb::DynamoDbStore::connect(cfg).await))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn dynamodb_store_aws() -> Result<Arc<dyn Store>, JobError> {
+    dynamodb_store(String::new()).await
 }
 
 /// Opens the store `args` names; returns it and, for a temporary embedded directory, the

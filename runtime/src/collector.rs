@@ -80,7 +80,13 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
         // Page by page, so a pass over a large intent table holds one page in memory.
         let mut next = None;
         loop {
-            let (intents, last) = intent::page(&**rt.store(), &table, next, PAGE).await?;
+            let (intents, last) = match intent::page(&**rt.store(), &table, next, PAGE).await {
+                Ok(page) => page,
+                // No intent table: the function was never provisioned here, so no instance
+                // of it ever started (a process may host more functions than it deploys).
+                Err(crate::store::StoreError::TableNotFound { .. }) => break,
+                Err(e) => return Err(e.into()),
+            };
             for it in intents {
                 let restartable = it.caller.as_ref().is_none_or(|c| c.is_async);
                 if it.done || !restartable {
@@ -100,7 +106,7 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
                 report.restarted += 1;
                 let (rt, name, plan) = (rt.clone(), name.clone(), cfg.plan.clone());
                 runs.spawn(async move {
-                    rt.run(
+                    rt.call_callee(
                         &name,
                         &it.instance,
                         it.input,

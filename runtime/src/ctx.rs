@@ -646,7 +646,7 @@ impl Ctx {
             let callee = self.callee_id(step);
             let rt = &self.inner.rt;
             let exec = rt
-                .run(function, &callee, input, None, FaultPlan::none(), 0, None)
+                .call_callee(function, &callee, input, None, FaultPlan::none(), 0, None)
                 .await?;
             return Ok(exec.result);
         }
@@ -670,7 +670,7 @@ impl Ctx {
         let exec = self
             .inner
             .rt
-            .run(
+            .call_callee(
                 function,
                 &callee,
                 input,
@@ -742,7 +742,13 @@ impl Ctx {
             self.note(step, "spawn");
             let callee = self.callee_id(step);
             let rt = &self.inner.rt;
-            rt.start(function, &callee, input, None, FaultPlan::none(), 0)
+            let caller = crate::intent::CallerRef {
+                function: self.function().to_owned(),
+                instance: self.inner.instance.clone(),
+                step,
+                is_async: true,
+            };
+            rt.start_callee(function, &callee, input, caller, FaultPlan::none(), 0)
                 .await?;
             return Ok(callee);
         }
@@ -756,11 +762,11 @@ impl Ctx {
         };
         self.inner
             .rt
-            .start(
+            .start_callee(
                 function,
                 &callee,
                 input,
-                Some(caller),
+                caller,
                 self.inner.plan.clone(),
                 self.inner.attempt,
             )

@@ -95,6 +95,14 @@ pub enum BeldiError {
         /// The original error.
         message: String,
     },
+    /// The process hosting a function answered with an error this runtime has no kind for.
+    #[error("function `{function}` failed remotely: {message}")]
+    Remote {
+        /// The function.
+        function: String,
+        /// What the remote said.
+        message: String,
+    },
     /// A stored record does not have the expected shape.
     #[error("corrupt {what}: {message}")]
     Corrupt {

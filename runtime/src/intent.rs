@@ -32,7 +32,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Who invoked an instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CallerRef {
     /// The calling function.
     pub function: String,

@@ -7,6 +7,8 @@
 //!   update actions, and the request validation shared by all backends.
 //! - [`embedded`]: the default backend, durable on local disk (SQLite in WAL mode).
 //! - `dynamodb` (feature `dynamodb`): Amazon DynamoDB through `aws-sdk-dynamodb`.
+//! - `lambda` (feature `lambda`): the AWS Lambda platform (entry point, invoker); with
+//!   [`remote`], the envelopes any transport carries.
 //! - [`counting`]: a wrapper counting round trips per operation kind.
 //! - [`faults`]: a wrapper injecting seeded throttling, conflicts and lost responses.
 //!
@@ -34,8 +36,11 @@ pub mod faults;
 pub mod gc;
 pub mod intent;
 pub mod invoke;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod log;
 pub mod platform;
+pub mod remote;
 pub mod store;
 pub mod tables;
 pub mod txn;

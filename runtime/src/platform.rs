@@ -43,6 +43,7 @@ use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
 use crate::gc::{self, GcConfig, GcReport};
 use crate::intent::{self, CallerRef};
+use crate::remote::{Envelope, Remote, Reply};
 use crate::store::{AttrValue, Store};
 use crate::tables::{SsfTables, validate_namespace};
 use crate::value::{from_attr, to_attr};
@@ -128,6 +129,7 @@ struct Inner {
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     trace: Mutex<Option<Vec<TracedExecution>>>,
     crashes: std::sync::atomic::AtomicU64,
+    remote: RwLock<Option<Arc<dyn Remote>>>,
 }
 
 /// Longest instance id. With the default row capacity of 1,000 entries, a DAAL row's log
@@ -180,6 +182,7 @@ impl Runtime {
                 background: Mutex::new(Vec::new()),
                 trace: Mutex::new(None),
                 crashes: std::sync::atomic::AtomicU64::new(0),
+                remote: RwLock::new(None),
             }),
         })
     }
@@ -187,6 +190,137 @@ impl Runtime {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Sends every invocation this runtime's instances make (calls, spawns, commits and
+    /// aborts, intent-collector restarts) through `remote` instead of running it in this
+    /// process ([`crate::remote`]). Root requests given to this runtime still run here.
+    pub fn set_remote(&self, remote: Arc<dyn Remote>) {
+        *self.inner.remote.write().unwrap_or_else(|e| e.into_inner()) = Some(remote);
+    }
+
+    fn remote(&self) -> Option<Arc<dyn Remote>> {
+        self.inner
+            .remote
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Runs a callee instance: through the remote if there is one, else here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn call_callee(
+        &self,
+        name: &str,
+        instance: &str,
+        input: AttrValue,
+        caller: Option<CallerRef>,
+        plan: FaultPlan,
+        attempt: u32,
+        txn: Option<crate::txn::TxnCtx>,
+    ) -> Result<Execution, BeldiError> {
+        let Some(remote) = self.remote() else {
+            return self
+                .run(name, instance, input, caller, plan, attempt, txn)
+                .await;
+        };
+        let envelope = Envelope::Run {
+            function: name.to_owned(),
+            instance: instance.to_owned(),
+            input,
+            caller,
+            txn,
+        };
+        crate::remote::execution(remote.send(&envelope).await?, name)
+    }
+
+    /// Starts an async callee instance: through the remote if there is one (register its
+    /// intent, then post the run), else here.
+    pub(crate) async fn start_callee(
+        &self,
+        name: &str,
+        instance: &str,
+        input: AttrValue,
+        caller: CallerRef,
+        plan: FaultPlan,
+        attempt: u32,
+    ) -> Result<(), BeldiError> {
+        let Some(remote) = self.remote() else {
+            return self
+                .start(name, instance, input, Some(caller), plan, attempt)
+                .await;
+        };
+        if self.inner.config.mode == Mode::Beldi {
+            let register = Envelope::Register {
+                function: name.to_owned(),
+                instance: instance.to_owned(),
+                input: input.clone(),
+                caller: caller.clone(),
+            };
+            if let Reply::Error(e) = remote.send(&register).await? {
+                return Err(e.into_error(name));
+            }
+        }
+        let run = Envelope::Run {
+            function: name.to_owned(),
+            instance: instance.to_owned(),
+            input,
+            caller: Some(caller),
+            txn: None,
+        };
+        remote.post(&run).await
+    }
+
+    /// Creates the intent of async instance `instance` of `name` spawned by `caller`,
+    /// unless it exists (the first half of a remote spawn).
+    pub async fn register_async(
+        &self,
+        name: &str,
+        instance: &str,
+        input: &AttrValue,
+        caller: &CallerRef,
+    ) -> Result<(), BeldiError> {
+        let f = self.function(name)?;
+        if self.inner.config.mode == Mode::Baseline {
+            return (f.check_input)(input);
+        }
+        self.begin_intent(&f, instance, input, Some(caller), true, true)
+            .await
+            .map(|_| ())
+    }
+
+    /// Runs root request `instance` of `name` where the function lives: through the remote
+    /// if this runtime has one, else here.
+    pub async fn dispatch(
+        &self,
+        name: &str,
+        instance: &str,
+        input: AttrValue,
+    ) -> Result<Execution, BeldiError> {
+        self.call_callee(name, instance, input, None, FaultPlan::none(), 0, None)
+            .await
+    }
+
+    /// Whether invocations go through a remote ([`Runtime::set_remote`]).
+    pub fn has_remote(&self) -> bool {
+        self.remote().is_some()
+    }
+
+    /// Runs an instance in this process (what a hosting process does with a
+    /// [`Envelope::Run`]): `caller` and `txn` as the envelope says.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_here(
+        &self,
+        name: &str,
+        instance: &str,
+        input: AttrValue,
+        caller: Option<CallerRef>,
+        plan: FaultPlan,
+        attempt: u32,
+        txn: Option<crate::txn::TxnCtx>,
+    ) -> Result<Execution, BeldiError> {
+        self.run(name, instance, input, caller, plan, attempt, txn)
+            .await
     }
 
     /// The configuration.
@@ -326,8 +460,9 @@ impl Runtime {
         Ok(self.function(name)?.tables.clone())
     }
 
-    /// Creates every table the registered functions need (idempotent).
-    pub async fn provision(&self) -> Result<(), BeldiError> {
+    /// Creates every table the registered functions need (idempotent); returns the names of
+    /// the tables this call created, sorted.
+    pub async fn provision(&self) -> Result<Vec<String>, BeldiError> {
         let functions: Vec<Arc<Function>> = self
             .inner
             .functions
@@ -336,16 +471,20 @@ impl Runtime {
             .values()
             .cloned()
             .collect();
+        let mut created = Vec::new();
         for f in functions {
             let specs = match self.inner.config.mode {
                 Mode::Beldi => f.tables.specs(),
                 Mode::Baseline => f.tables.plain_specs(),
             };
             for spec in specs {
-                self.inner.store.create_table(&spec).await?;
+                if self.inner.store.create_table(&spec).await? {
+                    created.push(spec.name.clone());
+                }
             }
         }
-        Ok(())
+        created.sort();
+        Ok(created)
     }
 
     /// The names of every registered function, sorted.
@@ -547,7 +686,7 @@ impl Runtime {
         let (rt, name, instance) = (self.clone(), name.to_owned(), instance.to_owned());
         // Boxed: commit propagation recurses through `run`.
         Box::pin(async move {
-            rt.run(
+            rt.call_callee(
                 &name,
                 &instance,
                 input,
@@ -858,10 +997,21 @@ impl Runtime {
     }
 
     /// Runs one pass of the intent collector now.
-    /// (Nothing to do in baseline mode: there are no intents.)
+    /// (Nothing to do in baseline mode: there are no intents.) With a remote
+    /// ([`Runtime::set_remote`]), the pass runs where the functions are, as the scheduled
+    /// collector function would.
     pub async fn collect_intents(&self, cfg: &IcConfig) -> Result<IcReport, BeldiError> {
         if self.inner.config.mode == Mode::Baseline {
             return Ok(IcReport::default());
+        }
+        if let Some(remote) = self.remote() {
+            let envelope = Envelope::Ic {
+                restart_after_secs: Some(cfg.restart_after.as_secs()),
+            };
+            return match remote.send(&envelope).await? {
+                Reply::Ok(v) => crate::remote::ic_report(&v),
+                Reply::Error(e) => Err(e.into_error("intent collector")),
+            };
         }
         collector::run_pass(self, cfg).await
     }

@@ -49,7 +49,7 @@ pub const MAX_LOCK_WAIT: Duration = Duration::from_secs(10);
 pub const DIED: &str = "died";
 
 /// What a call inside a transaction asks the callee to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Instruction {
     /// Run the body as part of the transaction.
     Execute,
@@ -60,7 +60,7 @@ pub enum Instruction {
 }
 
 /// The transaction context that travels with invocations.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TxnCtx {
     /// The transaction id.
     pub id: String,

@@ -1,0 +1,207 @@
+//! Invocations through a [`Remote`]: every call, spawn and collector restart goes out as a
+//! JSON envelope and is run by `remote::handle` on another runtime (another "process" on the
+//! same store), as the AWS Lambda platform does. Bad envelopes get structured errors and
+//! write nothing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use beldi_runtime::embedded::EmbeddedStore;
+use beldi_runtime::remote::{self, Envelope, Remote, Reply, ReplyError};
+use beldi_runtime::store::{AttrValue, Path, UpdateAction};
+use beldi_runtime::{BeldiError, Runtime, UserError, intent};
+
+/// Sends envelopes as JSON to a host runtime, like a network would.
+struct Loopback {
+    host: Runtime,
+}
+
+#[async_trait]
+impl Remote for Loopback {
+    async fn send(&self, envelope: &Envelope) -> Result<Reply, BeldiError> {
+        let wire = serde_json::to_value(envelope).unwrap();
+        let reply = remote::handle(&self.host, wire).await;
+        Ok(serde_json::from_value(serde_json::to_value(&reply).unwrap()).unwrap())
+    }
+    async fn post(&self, envelope: &Envelope) -> Result<(), BeldiError> {
+        let (host, wire) = (self.host.clone(), serde_json::to_value(envelope).unwrap());
+        tokio::spawn(async move { remote::handle(&host, wire).await });
+        Ok(())
+    }
+}
+
+fn register(rt: &Runtime) {
+    rt.register("count", &["n"], |ctx, key: String| async move {
+        ctx.update("n", &key, vec![UpdateAction::add(Path::root(), 1)])
+            .await?;
+        Ok::<_, UserError>(ctx.read_as::<i64>("n", &key).await?.unwrap_or(0))
+    })
+    .unwrap();
+    rt.register("front", &[], |ctx, key: String| async move {
+        let n: Result<i64, UserError> = ctx.call("count", &key).await?;
+        ctx.spawn("count", &format!("{key}-later")).await?;
+        n
+    })
+    .unwrap();
+}
+
+/// A client runtime and a host runtime on one store, each sending through the loopback.
+async fn pair() -> (Runtime, Runtime, Arc<EmbeddedStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let (client, host) = (Runtime::new(store.clone()), Runtime::new(store.clone()));
+    register(&client);
+    register(&host);
+    client.provision().await.unwrap();
+    client.set_remote(Arc::new(Loopback { host: host.clone() }));
+    host.set_remote(Arc::new(Loopback { host: host.clone() }));
+    (client, host, store, dir)
+}
+
+#[tokio::test]
+async fn calls_and_spawns_travel_as_envelopes_exactly_once() {
+    let (client, host, store, _dir) = pair().await;
+    for _ in 0..2 {
+        // The same root twice: the second returns the stored result, runs nothing again.
+        let got = client
+            .invoke::<_, i64, UserError>("front", "req-1", "k")
+            .await
+            .unwrap();
+        assert_eq!(got, Ok(1));
+    }
+    host.wait_background().await;
+    assert_eq!(
+        beldi_runtime::explorer::quiesce(&client, 5).await.unwrap(),
+        0
+    );
+    let values = beldi_runtime::data::current_values(&client, "count", "n")
+        .await
+        .unwrap();
+    assert_eq!(
+        values,
+        vec![
+            ("k".to_owned(), AttrValue::from(1)),
+            ("k-later".to_owned(), AttrValue::from(1))
+        ]
+    );
+    // The spawned instance's intent was created by the host (the callee's side).
+    let intents = intent::all(&*store, &client.tables("count").unwrap().intent())
+        .await
+        .unwrap();
+    assert_eq!(intents.len(), 2);
+    assert!(intents.iter().all(|i| i.done && i.caller.is_some()));
+}
+
+#[tokio::test]
+async fn an_envelope_round_trips_through_json() {
+    let e = Envelope::Run {
+        function: "f".into(),
+        instance: "i".into(),
+        input: AttrValue::M([("a".to_owned(), AttrValue::from(1))].into()),
+        caller: None,
+        txn: None,
+    };
+    let wire = serde_json::to_value(&e).unwrap();
+    assert_eq!(wire["beldi"], "run");
+    assert_eq!(remote::parse(wire).unwrap(), e);
+}
+
+#[tokio::test]
+async fn bad_envelopes_get_structured_errors_and_write_nothing() {
+    let (_client, host, store, _dir) = pair().await;
+    let count_intents = async || {
+        intent::all(&*store, &host.tables("count").unwrap().intent())
+            .await
+            .unwrap()
+            .len()
+    };
+    let not_envelope = remote::handle(&host, serde_json::json!({"hello": 1})).await;
+    assert!(
+        matches!(&not_envelope, Reply::Error(ReplyError::BadEnvelope { message }) if message.contains("hello")),
+        "{not_envelope:?}"
+    );
+    let malformed = remote::handle(&host, serde_json::json!({"beldi": "run", "function": 3})).await;
+    assert!(
+        matches!(&malformed, Reply::Error(ReplyError::BadEnvelope { message }) if message.contains("malformed")),
+        "{malformed:?}"
+    );
+    let unknown = Envelope::Run {
+        function: "nope".into(),
+        instance: "x".into(),
+        input: AttrValue::Null,
+        caller: None,
+        txn: None,
+    };
+    let reply = remote::handle(&host, serde_json::to_value(&unknown).unwrap()).await;
+    assert_eq!(
+        reply,
+        Reply::Error(ReplyError::UnknownFunction {
+            function: "nope".into()
+        })
+    );
+    // `count` takes a string; a number is refused before its intent is written.
+    let wrong = Envelope::Run {
+        function: "count".into(),
+        instance: "typed-wrong".into(),
+        input: AttrValue::from(5),
+        caller: None,
+        txn: None,
+    };
+    let reply = remote::handle(&host, serde_json::to_value(&wrong).unwrap()).await;
+    assert!(
+        matches!(&reply, Reply::Error(ReplyError::BadInput { .. })),
+        "{reply:?}"
+    );
+    assert_eq!(count_intents().await, 0, "nothing was written");
+    // And the error a caller sees names the function.
+    let Reply::Error(e) = reply else {
+        unreachable!()
+    };
+    assert!(
+        matches!(e.into_error("count"), BeldiError::Serialization { what, .. } if what.contains("count"))
+    );
+}
+
+#[tokio::test]
+async fn the_intent_collector_runs_where_the_functions_are() {
+    let (client, host, _store, _dir) = pair().await;
+    // A root that crashed in the host, before its result was recorded.
+    let crashed = host
+        .execute(
+            "front",
+            "lost",
+            AttrValue::S("k".into()),
+            beldi_runtime::fault::FaultPlan::crash_instance(
+                "lost",
+                beldi_runtime::fault::CrashPoint::BeforeDone,
+            ),
+            0,
+        )
+        .await;
+    assert!(
+        matches!(crashed, Err(BeldiError::Crashed { .. })),
+        "{crashed:?}"
+    );
+    host.wait_background().await;
+    // The client's pass is an `ic` envelope: the host restarts and finishes the instance.
+    let cfg = beldi_runtime::collector::IcConfig {
+        restart_after: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let report = client.collect_intents(&cfg).await.unwrap();
+    // The crashed root, and possibly its spawned callee if its posted run is still going.
+    assert!(report.restarted >= 1, "{report:?}");
+    assert_eq!(report.finished, report.restarted, "{report:?}");
+    host.wait_background().await;
+    assert!(
+        beldi_runtime::explorer::unfinished(&client)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let got = client
+        .invoke::<_, i64, UserError>("front", "lost", "k")
+        .await
+        .unwrap();
+    assert_eq!(got, Ok(1), "the restarted run's result, applied once");
+}
