@@ -36,6 +36,7 @@ pub enum Load {
 impl std::fmt::Display for Load {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Load::Closed { clients: 1 } => write!(f, "closed loop, 1 client"),
             Load::Closed { clients } => write!(f, "closed loop, {clients} clients"),
             Load::Open { rate } => write!(f, "open loop, {rate} req/s"),
         }

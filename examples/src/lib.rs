@@ -6,8 +6,10 @@
 //! - [`social`]: social media (compose-post, mentions, URL shortening, timelines).
 //! - [`app`]: what they share (workloads, requests, invariants).
 //! - [`driver`]: closed- and open-loop workload driver with crash injection.
+//! - [`bench`]: the benchmarks (report and plots).
 
 pub mod app;
+pub mod bench;
 pub mod driver;
 pub mod movie;
 pub mod social;

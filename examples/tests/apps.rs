@@ -233,5 +233,12 @@ fn every_example_function_has_its_own_name() {
             a.register(&other).unwrap()
         })
         .sum();
-    assert_eq!(n, per_app, "every registered function belongs to one app");
+    let benchmarks = Runtime::new(rt.store().clone())
+        .register_where(|r| r.path.starts_with("beldi_examples::bench::"))
+        .unwrap();
+    assert_eq!(
+        n,
+        per_app + benchmarks,
+        "every registered function belongs to one app or to the benchmarks"
+    );
 }

@@ -1,0 +1,267 @@
+//! The benchmarks behind `cargo run --release -p beldi-examples --bin bench -- all`: protocol
+//! cost per operation, application overhead against the baseline, GC and DAAL growth,
+//! transactions under contention, and embedded-store throughput. Each part returns a
+//! Markdown section and writes its PNG plots; [`Report`] puts them together with the
+//! machine and the run's settings. Nothing here asserts timings: a run only measures.
+
+pub mod apps;
+pub mod fns;
+pub mod gc;
+pub mod ops;
+pub mod plot;
+pub mod store;
+pub mod txn;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use beldi::counting::CountingStore;
+use beldi::platform::Mode;
+use beldi::prelude::*;
+
+/// How long a run is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scale {
+    /// Its name in the report.
+    pub name: &'static str,
+    /// Runs per point for the noisy figures (the median is reported).
+    pub repeats: usize,
+    /// Measured instances per operation (after warm-up).
+    pub op_samples: usize,
+    /// Full DAAL rows of the hot key before the grown-key measurements.
+    pub grown_rows: u64,
+    /// Requests per application run.
+    pub app_requests: u32,
+    /// Closed-loop client counts.
+    pub clients: Vec<usize>,
+    /// Open-loop rates (requests per second).
+    pub rates: Vec<f64>,
+    /// Length of the GC experiment and its write rate.
+    pub gc_secs: u64,
+    /// Writes per second in the GC experiment.
+    pub gc_rate: u64,
+    /// Reservations per transaction point.
+    pub txn_requests: u32,
+    /// Concurrency levels of the transaction experiment.
+    pub txn_concurrency: Vec<usize>,
+    /// Operations per store-throughput point.
+    pub store_ops: usize,
+}
+
+impl Scale {
+    /// A few samples of everything: for CI, so the benchmarks never rot.
+    pub fn smoke() -> Scale {
+        Scale {
+            name: "smoke",
+            repeats: 1,
+            op_samples: 4,
+            grown_rows: 3,
+            app_requests: 12,
+            clients: vec![1, 4],
+            rates: vec![50.0],
+            gc_secs: 2,
+            gc_rate: 20,
+            txn_requests: 12,
+            txn_concurrency: vec![1, 4],
+            store_ops: 32,
+        }
+    }
+    /// The committed results: minutes, not hours, on two cores.
+    pub fn standard() -> Scale {
+        Scale {
+            name: "standard",
+            repeats: 3,
+            op_samples: 60,
+            grown_rows: 20,
+            app_requests: 150,
+            clients: vec![1, 4, 16],
+            rates: vec![50.0, 100.0, 200.0, 400.0],
+            gc_secs: 40,
+            gc_rate: 50,
+            txn_requests: 200,
+            txn_concurrency: vec![1, 4, 16, 32],
+            store_ops: 800,
+        }
+    }
+}
+
+/// Where a benchmark's data lives.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// The embedded store with this durability.
+    Embedded(Durability),
+    /// DynamoDB (Local) at this endpoint.
+    DynamoDb(String),
+}
+
+impl Backend {
+    /// Its name in tables and plots.
+    pub fn label(&self) -> String {
+        match self {
+            Backend::Embedded(Durability::Fsync) => "embedded (fsync)".into(),
+            Backend::Embedded(_) => "embedded (process-crash)".into(),
+            Backend::DynamoDb(_) => "DynamoDB Local".into(),
+        }
+    }
+
+    /// A fresh, empty store with round-trip counting, and a runtime on it in `mode`.
+    pub async fn runtime(&self, mode: Mode, row_capacity: u64) -> Result<Fresh, BeldiError> {
+        let (store, dir): (Arc<dyn Store>, Option<tempfile::TempDir>) = match self {
+            Backend::Embedded(d) => {
+                let dir = tempfile::tempdir().map_err(|e| BeldiError::Corrupt {
+                    what: "temporary directory".into(),
+                    message: e.to_string(),
+                })?;
+                let opts = EmbeddedOptions {
+                    durability: *d,
+                    ..Default::default()
+                };
+                let s = EmbeddedStore::open_with(dir.path(), opts)?;
+                (Arc::new(s), Some(dir))
+            }
+            Backend::DynamoDb(endpoint) => (dynamodb(endpoint).await?, None),
+        };
+        let counting = Arc::new(CountingStore::new(store));
+        let config = RuntimeConfig {
+            namespace: fresh_namespace(),
+            mode,
+            row_capacity,
+            timeout: Duration::from_secs(20),
+            ..Default::default()
+        };
+        let rt = Runtime::with_config(counting.clone(), config)?;
+        Ok(Fresh {
+            rt,
+            counts: counting,
+            _dir: dir,
+        })
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+async fn dynamodb(endpoint: &str) -> Result<Arc<dyn Store>, BeldiError> {
+    Ok(Arc::new(
+        beldi::dynamodb::DynamoDbStore::local(endpoint.to_owned()).await,
+    ))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn dynamodb(endpoint: &str) -> Result<Arc<dyn Store>, BeldiError> {
+    Err(BeldiError::InvalidName {
+        what: "backend",
+        name: endpoint.to_owned(),
+        message: "built without the `dynamodb` feature".into(),
+    })
+}
+
+fn fresh_namespace() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("b{t}_{n}_")
+}
+
+/// A fresh runtime and the counting store under it (and its directory, removed on drop).
+pub struct Fresh {
+    /// The runtime.
+    pub rt: Runtime,
+    /// Round trips so far.
+    pub counts: Arc<CountingStore<Arc<dyn Store>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The machine, for every figure's caption.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or("? GiB".into(), |kb| format!("{} GiB", kb / 1024 / 1024));
+    format!("{cores} cores ({cpu}), {mem}, {}", std::env::consts::OS)
+}
+
+/// The `p` quantile (0–1) of latencies, in milliseconds (sorts a copy).
+pub fn quantile_ms(samples: &[Duration], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = samples.to_vec();
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+/// The median of some numbers (NaN when empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The report being written: Markdown sections and the plots they reference.
+pub struct Report {
+    dir: PathBuf,
+    sections: Vec<String>,
+}
+
+impl Report {
+    /// A report written to `dir`.
+    pub fn new(dir: &Path) -> std::io::Result<Report> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Report {
+            dir: dir.to_owned(),
+            sections: Vec::new(),
+        })
+    }
+    /// Where plots go.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// Adds a section.
+    pub fn section(&mut self, markdown: String) {
+        self.sections.push(markdown);
+    }
+    /// Writes `REPORT.md` with a header naming the machine, scale and backends.
+    pub fn write(&self, header: &str) -> std::io::Result<PathBuf> {
+        let path = self.dir.join("REPORT.md");
+        let mut text = String::from(header);
+        for s in &self.sections {
+            text.push_str("\n\n");
+            text.push_str(s);
+        }
+        text.push('\n');
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+}
+
+/// A Markdown table.
+pub fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut t = format!("| {} |\n|", head.join(" | "));
+    for _ in head {
+        t.push_str("---|");
+    }
+    for r in rows {
+        t.push_str(&format!("\n| {} |", r.join(" | ")));
+    }
+    t
+}
