@@ -362,7 +362,7 @@ async fn run_app(
         check_deployment(&*remote, &rt).await?;
         rt.set_remote(remote);
     }
-    let previous = has_previous_run(&rt, &*store).await;
+    let previous = has_previous_run(app, &w, &rt, &*store).await;
     if previous && !args.resume {
         return Err(format!(
             "the store already holds a run of {} (namespace {:?}); continue it with --resume, or use an empty --data-dir / another --namespace",
@@ -413,8 +413,20 @@ async fn run_app(
 
 /// Whether the store already holds a run of this app: in beldi mode, any intent of its
 /// functions (tables alone, e.g. from `deploy-tables`, are not a run); in baseline mode, its
-/// tables.
-async fn has_previous_run(rt: &Runtime, store: &dyn Store) -> bool {
+/// tables. Travel's checker holds over any number of runs on the same tables, and its
+/// request ids carry the seed, so for travel only a run with the same seed counts.
+async fn has_previous_run(app: App, w: &Workload, rt: &Runtime, store: &dyn Store) -> bool {
+    if app == App::Travel && rt.config().mode == Mode::Beldi {
+        let Ok(first) = app.request(w, 0) else {
+            return false;
+        };
+        let Ok(tables) = rt.tables(first.function) else {
+            return false;
+        };
+        return beldi::intent::get(store, &tables.intent(), &first.instance)
+            .await
+            .is_ok_and(|i| i.is_some());
+    }
     for f in rt.function_names() {
         let Ok(tables) = rt.tables(&f) else { continue };
         match rt.config().mode {

@@ -205,7 +205,8 @@ pub fn request(w: &Workload, i: u32) -> Result<Request, BeldiError> {
         Mix::ReserveHeavy => 999,
         Mix::Paper => r.below(1000),
     };
-    let instance = format!("req-{i}");
+    // The seed is part of the id, so runs with other seeds on the same tables are other requests.
+    let instance = format!("s{}-req-{i}", w.seed);
     match kind {
         0..600 => {
             let at = (r.below(1000) as i64, r.below(1000) as i64);
