@@ -20,6 +20,29 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
+static FOOTER: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// A line printed under every plot from now on (machine, scale, durability).
+pub fn set_footer(text: String) {
+    *FOOTER.lock().unwrap_or_else(|e| e.into_inner()) = text;
+}
+
+/// Splits off a strip at the bottom for the footer; returns the area to draw the chart in.
+fn with_footer<'a>(
+    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
+) -> Result<DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>, BeldiError> {
+    let footer = FOOTER.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (chart, strip) = root.split_vertically(HEIGHT - 22);
+    strip
+        .draw_text(
+            &footer,
+            &(FONT, 12).into_font().color(&BLACK.mix(0.7)),
+            (12, 4),
+        )
+        .map_err(|e| failed("footer", e))?;
+    Ok(chart)
+}
+
 fn font() -> Result<(), BeldiError> {
     static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *ONCE.get_or_init(|| {
@@ -55,8 +78,9 @@ pub fn bars(
     font()?;
     let what = path.display().to_string();
     let err = |e: &dyn std::fmt::Display| failed(&what, e);
-    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let canvas = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    canvas.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = with_footer(&canvas)?;
     let max = series
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
@@ -110,7 +134,7 @@ pub fn bars(
         .position(SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+    canvas.present().map_err(|e| err(&e))
 }
 
 /// Lines: several series of (x, y) points.
@@ -124,8 +148,9 @@ pub fn lines(
     font()?;
     let what = path.display().to_string();
     let err = |e: &dyn std::fmt::Display| failed(&what, e);
-    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let canvas = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    canvas.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = with_footer(&canvas)?;
     let pts = || {
         series
             .iter()
@@ -178,5 +203,5 @@ pub fn lines(
         .position(SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+    canvas.present().map_err(|e| err(&e))
 }

@@ -75,6 +75,11 @@ async fn run(cli: Cli) -> Result<PathBuf, String> {
         backends.push(Backend::DynamoDb(e.clone()));
     }
     let mut report = Report::new(&cli.out).map_err(|e| format!("{}: {e}", cli.out.display()))?;
+    bench::plot::set_footer(format!(
+        "{} | scale {} | embedded store: process-crash durability unless labelled fsync",
+        bench::machine(),
+        scale.name
+    ));
     let started = std::time::Instant::now();
     let wants = |p: Part| cli.part == Part::All || cli.part == p;
     let e = |e: beldi::BeldiError| e.to_string();
