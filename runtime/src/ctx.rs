@@ -738,38 +738,24 @@ impl Ctx {
         function: &str,
         input: AttrValue,
     ) -> Result<String, BeldiError> {
-        if self.baseline() {
-            self.note(step, "spawn");
-            let callee = self.callee_id(step);
-            let rt = &self.inner.rt;
-            let caller = crate::intent::CallerRef {
-                function: self.function().to_owned(),
-                instance: self.inner.instance.clone(),
-                step,
-                is_async: true,
-            };
-            rt.start_callee(function, &callee, input, caller, FaultPlan::none(), 0)
-                .await?;
-            return Ok(callee);
-        }
-        let (callee, _) = self.invoke_record(step, "spawn", function).await?;
-        self.maybe_crash(CrashPoint::Inside(step)).await;
         let caller = crate::intent::CallerRef {
             function: self.function().to_owned(),
             instance: self.inner.instance.clone(),
             step,
             is_async: true,
         };
+        let (callee, plan) = if self.baseline() {
+            // Nothing logged: the callee just starts (no crash injection in baseline mode).
+            self.note(step, "spawn");
+            (self.callee_id(step), FaultPlan::none())
+        } else {
+            let (callee, _) = self.invoke_record(step, "spawn", function).await?;
+            self.maybe_crash(CrashPoint::Inside(step)).await;
+            (callee, self.inner.plan.clone())
+        };
         self.inner
             .rt
-            .start_callee(
-                function,
-                &callee,
-                input,
-                caller,
-                self.inner.plan.clone(),
-                self.inner.attempt,
-            )
+            .start_callee(function, &callee, input, caller, plan, self.inner.attempt)
             .await?;
         Ok(callee)
     }
