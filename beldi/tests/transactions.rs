@@ -168,20 +168,8 @@ async fn no_locks_left(rt: &Runtime) -> Result<(), String> {
         let tables = rt.tables(&f).map_err(|e| e.to_string())?;
         for t in tables.data_tables() {
             let data = tables.data(t).map_err(|e| e.to_string())?;
-            let mut tails: BTreeMap<String, beldi::daal::Row> = BTreeMap::new();
-            for item in rt
-                .store()
-                .scan_all(&data)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                let row = beldi::daal::Row(item);
-                let k = row.0["K"].as_s().unwrap_or("").to_owned();
-                if tails.get(&k).is_none_or(|r| r.id() < row.id()) {
-                    tails.insert(k, row);
-                }
-            }
-            for (k, row) in tails {
+            let daal = beldi::daal::Daal::new(&**rt.store(), &data, rt.config().row_capacity);
+            for (k, row) in daal.tails().await.map_err(|e| e.to_string())? {
                 if let Some(h) = row.holder() {
                     return Err(format!("{f}/{t}/{k} still locked by {h:?}"));
                 }

@@ -10,7 +10,9 @@ use beldi::daal::Daal;
 use beldi::prelude::*;
 use beldi::store::{AttrValue, OpKind};
 
-use crate::{StoreArgs, open_store, percentile_ms, table_header, table_row};
+use beldi_examples::driver::quantile_ms;
+
+use crate::{StoreArgs, open_store, table_header, table_row};
 
 #[derive(clap::Args)]
 pub(crate) struct CounterArgs {
@@ -199,7 +201,7 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
     ];
 
     latencies.sort();
-    let pct = |p: f64| percentile_ms(&latencies, p);
+    let pct = |p: f64| quantile_ms(&latencies, p).unwrap_or(0.0);
     println!(
         "\ncounter job on the {} store: {} requests, {} in flight, crash rate {}, duplicate rate {}, seed {}\n",
         store.backend_name(),

@@ -78,14 +78,16 @@ impl Outcome {
     pub fn throughput(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-    /// The `p` quantile (0–1) of the latencies, in milliseconds.
+    /// The `p` quantile (0–1) of the latencies, in milliseconds (0 with no latency).
     pub fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
-        self.latencies[i].as_secs_f64() * 1000.0
+        quantile_ms(&self.latencies, p).unwrap_or(0.0)
     }
+}
+
+/// The `p` quantile (0–1) of sorted latencies, in milliseconds; `None` when there are none.
+pub fn quantile_ms(sorted: &[Duration], p: f64) -> Option<f64> {
+    let i = ((sorted.len().checked_sub(1)?) as f64 * p).round() as usize;
+    Some(sorted[i].as_secs_f64() * 1000.0)
 }
 
 /// Why a run stopped.

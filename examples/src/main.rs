@@ -446,20 +446,13 @@ async fn has_previous_run(app: App, w: &Workload, rt: &Runtime, store: &dyn Stor
     false
 }
 
-fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Beldi => "beldi",
-        Mode::Baseline => "baseline",
-    }
-}
-
 fn print_run(app: App, args: &AppArgs, run: &Run) {
     let o = &run.outcome;
     println!(
         "\n{} on the {} store, {} mode: {} requests, {}, crash rate {}, seed {}\n",
         app.name(),
         run.backend,
-        mode_name(run.mode),
+        run.mode.name(),
         args.requests,
         args.load(),
         run.crash_rate,
@@ -607,7 +600,7 @@ async fn compare_job(apps: &[App], mut args: AppArgs) -> Result<bool, JobError> 
             println!(
                 "| {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {held}/{} hold |",
                 app.name(),
-                mode_name(run.mode),
+                run.mode.name(),
                 o.throughput(),
                 o.percentile_ms(0.5),
                 o.percentile_ms(0.99),
@@ -635,13 +628,13 @@ async fn check_deployment(
     remote: &dyn beldi::remote::Remote,
     rt: &Runtime,
 ) -> Result<(), JobError> {
-    use beldi::remote::{Envelope, Reply};
     let want = beldi::remote::describe(rt);
-    let got = match remote.send(&Envelope::Describe).await {
-        Ok(Reply::Ok(v)) => v,
-        Ok(Reply::Error(e)) => return Err(format!("the deployment cannot describe itself: {e:?}")),
-        Err(e) => return Err(format!("cannot reach the deployment: {e}")),
-    };
+    let got = remote
+        .send(&beldi::remote::Envelope::Describe)
+        .await
+        .map_err(|e| format!("cannot reach the deployment: {e}"))?
+        .into_result("describe")
+        .map_err(|e| format!("the deployment cannot describe itself: {e}"))?;
     let field = |v: &beldi::store::AttrValue, k: &str| v.as_m().and_then(|m| m.get(k)).cloned();
     for k in ["namespace", "mode"] {
         if field(&got, k) != field(&want, k) {
@@ -810,11 +803,6 @@ async fn dynamodb_store(_endpoint: String) -> Result<Arc<dyn Store>, JobError> {
         "this binary was built without the `dynamodb` feature; rebuild with `--features dynamodb`"
             .into(),
     )
-}
-
-/// The `p` percentile (0–1) of sorted latencies, in milliseconds.
-pub(crate) fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
 }
 
 /// The header of a job's summary table.

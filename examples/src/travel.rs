@@ -327,20 +327,8 @@ async fn unlocked(rt: &Runtime) -> Result<Invariant, BeldiError> {
         let tables = rt.tables(f)?;
         for t in tables.data_tables() {
             let data = tables.data(t)?;
-            let mut tails: BTreeMap<String, beldi::daal::Row> = BTreeMap::new();
-            for item in beldi::store::StoreExt::scan_all(&**rt.store(), &data).await? {
-                let row = beldi::daal::Row(item);
-                let k = row
-                    .0
-                    .get("K")
-                    .and_then(|v| v.as_s())
-                    .unwrap_or("")
-                    .to_owned();
-                if tails.get(&k).is_none_or(|r| r.id() < row.id()) {
-                    tails.insert(k, row);
-                }
-            }
-            for (k, row) in tails {
+            let daal = beldi::daal::Daal::new(&**rt.store(), &data, rt.config().row_capacity);
+            for (k, row) in daal.tails().await? {
                 if row.holder().is_some() {
                     inv.fail(format!("{f}/{t}/{k} is still locked"));
                 }

@@ -33,7 +33,16 @@ pub(crate) async fn read(
     key: &str,
 ) -> Result<Option<AttrValue>, BeldiError> {
     let t = ctx.inner.tables.plain(table)?;
-    let item = ctx.inner.store.get(&t, &Key::new(key)).await?;
+    value(&*ctx.inner.store, &t, key).await
+}
+
+/// The value of `key` in the plain table `table` (one `GetItem`).
+pub(crate) async fn value(
+    store: &dyn Store,
+    table: &str,
+    key: &str,
+) -> Result<Option<AttrValue>, BeldiError> {
+    let item = store.get(table, &Key::new(key)).await?;
     Ok(item.and_then(|mut i| i.remove(VALUE)))
 }
 

@@ -188,6 +188,16 @@ impl<'a> Daal<'a> {
 
     /// The current values of every key of the table, ordered by key.
     pub async fn scan_values(&self) -> Result<Vec<(String, AttrValue)>, StoreError> {
+        Ok(self
+            .tails()
+            .await?
+            .into_iter()
+            .filter_map(|(k, r)| r.value().cloned().map(|v| (k, v)))
+            .collect())
+    }
+
+    /// The tail row of every key of the table (one scan), by key.
+    pub async fn tails(&self) -> Result<std::collections::BTreeMap<String, Row>, StoreError> {
         let mut tails: std::collections::BTreeMap<String, Row> = std::collections::BTreeMap::new();
         for item in self.store.scan_all(self.table).await? {
             let row = Row(item);
@@ -206,10 +216,7 @@ impl<'a> Daal<'a> {
                 }
             }
         }
-        Ok(tails
-            .into_iter()
-            .filter_map(|(k, r)| r.value().cloned().map(|v| (k, v)))
-            .collect())
+        Ok(tails)
     }
 
     /// A row `id` of `key` with no value and no log entry.

@@ -75,9 +75,7 @@ pub async fn current_value(
 ) -> Result<Option<AttrValue>, BeldiError> {
     let tables = rt.tables(function)?;
     if rt.config().mode == Mode::Baseline {
-        let t = tables.plain(table)?;
-        let item = rt.store().get(&t, &crate::store::Key::new(key)).await?;
-        return Ok(item.and_then(|mut i| i.remove(VALUE)));
+        return crate::baseline::value(&**rt.store(), &tables.plain(table)?, key).await;
     }
     let t = tables.data(table)?;
     let tail = Daal::new(&**rt.store(), &t, rt.config().row_capacity)

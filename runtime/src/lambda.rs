@@ -126,10 +126,7 @@ impl LambdaRemote {
             caller: None,
             txn: None,
         };
-        match self.send(&envelope).await? {
-            Reply::Ok(v) => Ok(v),
-            Reply::Error(e) => Err(e.into_error(function)),
-        }
+        self.send(&envelope).await?.into_result(function)
     }
 
     /// Sends any JSON payload to the Lambda hosting `function` and returns the raw reply

@@ -43,7 +43,7 @@ use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
 use crate::gc::{self, GcConfig, GcReport};
 use crate::intent::{self, CallerRef};
-use crate::remote::{Envelope, Remote, Reply};
+use crate::remote::{Envelope, Remote};
 use crate::store::{AttrValue, Store};
 use crate::tables::{SsfTables, validate_namespace};
 use crate::value::{from_attr, to_attr};
@@ -89,6 +89,16 @@ pub enum Mode {
     /// The same bodies on plain store operations, with no logging and no guarantees: the
     /// baseline that overhead is measured against ([`crate::baseline`]).
     Baseline,
+}
+
+impl Mode {
+    /// `beldi` or `baseline`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Beldi => "beldi",
+            Mode::Baseline => "baseline",
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -257,9 +267,7 @@ impl Runtime {
                 input: input.clone(),
                 caller: caller.clone(),
             };
-            if let Reply::Error(e) = remote.send(&register).await? {
-                return Err(e.into_error(name));
-            }
+            remote.send(&register).await?.into_result(name)?;
         }
         let run = Envelope::Run {
             function: name.to_owned(),
@@ -1008,10 +1016,8 @@ impl Runtime {
             let envelope = Envelope::Ic {
                 restart_after_secs: Some(cfg.restart_after.as_secs()),
             };
-            return match remote.send(&envelope).await? {
-                Reply::Ok(v) => crate::remote::ic_report(&v),
-                Reply::Error(e) => Err(e.into_error("intent collector")),
-            };
+            let reply = remote.send(&envelope).await?;
+            return crate::remote::ic_report(&reply.into_result("intent collector")?);
         }
         collector::run_pass(self, cfg).await
     }

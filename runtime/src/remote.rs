@@ -99,6 +99,16 @@ pub enum Reply {
     Error(ReplyError),
 }
 
+impl Reply {
+    /// The value of an `ok` reply, or the error a caller of `function` sees.
+    pub fn into_result(self, function: &str) -> Result<AttrValue, BeldiError> {
+        match self {
+            Reply::Ok(v) => Ok(v),
+            Reply::Error(e) => Err(e.into_error(function)),
+        }
+    }
+}
+
 /// Why an envelope failed, in a form that survives the trip.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -345,10 +355,7 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
 
 /// The reply to [`Envelope::Describe`]: `namespace`, `mode` and `functions`.
 pub fn describe(rt: &Runtime) -> AttrValue {
-    let mode = match rt.config().mode {
-        crate::platform::Mode::Beldi => "beldi",
-        crate::platform::Mode::Baseline => "baseline",
-    };
+    let mode = rt.config().mode.name();
     AttrValue::M(
         [
             (
@@ -408,12 +415,9 @@ pub fn ic_report(v: &AttrValue) -> Result<IcReport, BeldiError> {
 
 /// The execution a [`Reply`] to a [`Envelope::Run`] stands for.
 pub(crate) fn execution(reply: Reply, function: &str) -> Result<Execution, BeldiError> {
-    match reply {
-        Reply::Ok(result) => Ok(Execution {
-            result,
-            steps: 0,
-            ran: true,
-        }),
-        Reply::Error(e) => Err(e.into_error(function)),
-    }
+    Ok(Execution {
+        result: reply.into_result(function)?,
+        steps: 0,
+        ran: true,
+    })
 }

@@ -163,13 +163,7 @@ fn plot(points: &[Point], report: &Report) -> Result<(), BeldiError> {
             let mine = points
                 .iter()
                 .filter(|p| p.backend == backend && p.app == app && p.mode == mode);
-            let label = format!(
-                "{} ({backend})",
-                match mode {
-                    Mode::Beldi => "beldi",
-                    Mode::Baseline => "baseline",
-                }
-            );
+            let label = format!("{} ({backend})", mode.name());
             let c: Vec<(f64, f64)> = mine
                 .clone()
                 .filter_map(|p| match p.load {

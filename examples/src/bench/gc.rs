@@ -28,9 +28,8 @@ pub type Series = Vec<(f64, f64, usize)>;
 
 async fn one(backend: &Backend, scale: &Scale, setting: Setting) -> Result<Series, BeldiError> {
     let f = backend.runtime(Mode::Beldi, ROW_CAPACITY).await?;
+    f.install(&[fns::bench_hot.name()]).await?;
     let rt = f.rt.clone();
-    rt.register_where(|r| r.path.starts_with("beldi_examples::bench::fns::bench_hot"))?;
-    rt.provision().await?;
     // Short windows, so collection happens within the run (fine here: one writer, no
     // duplicates in flight).
     let cfg = GcConfig {

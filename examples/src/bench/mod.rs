@@ -174,6 +174,54 @@ pub struct Fresh {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl Fresh {
+    /// Registers the benchmark functions named `functions` and creates their tables.
+    pub async fn install(&self, functions: &[&str]) -> Result<(), BeldiError> {
+        self.rt.register_where(|r| {
+            r.path.starts_with("beldi_examples::bench::") && functions.contains(&r.name)
+        })?;
+        self.rt.provision().await?;
+        Ok(())
+    }
+}
+
+/// Runs `count` client requests, `concurrency` at a time; returns their results in order
+/// of completion (the first failure stops the run).
+pub async fn clients<T, Fut>(
+    concurrency: usize,
+    count: usize,
+    request: impl Fn(usize) -> Fut,
+) -> Result<Vec<T>, BeldiError>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = Result<T, BeldiError>> + Send + 'static,
+{
+    let pool_failed = |e: &dyn std::fmt::Display| BeldiError::Corrupt {
+        what: "client pool".into(),
+        message: e.to_string(),
+    };
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let permit = sem
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| pool_failed(&e))?;
+        let fut = request(i);
+        tasks.spawn(async move {
+            let out = fut.await;
+            drop(permit);
+            out
+        });
+    }
+    let mut out = Vec::with_capacity(count);
+    while let Some(joined) = tasks.join_next().await {
+        out.push(joined.map_err(|e| pool_failed(&e))??);
+    }
+    Ok(out)
+}
+
 /// The machine, for every figure's caption.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -200,12 +248,9 @@ pub fn machine() -> String {
 
 /// The `p` quantile (0–1) of latencies, in milliseconds (sorts a copy).
 pub fn quantile_ms(samples: &[Duration], p: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
     let mut v = samples.to_vec();
     v.sort();
-    v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
+    crate::driver::quantile_ms(&v, p).unwrap_or(f64::NAN)
 }
 
 /// The median of some numbers (NaN when empty).

@@ -57,12 +57,9 @@ async fn prepare(
     rows: u64,
 ) -> Result<super::Fresh, BeldiError> {
     let f = backend.runtime(mode, ROW_CAPACITY).await?;
+    f.install(&[fns::bench_op.name(), fns::bench_noop.name()])
+        .await?;
     let rt = &f.rt;
-    rt.register_where(|r| {
-        r.path == "beldi_examples::bench::fns::bench_op"
-            || r.path == "beldi_examples::bench::fns::bench_noop"
-    })?;
-    rt.provision().await?;
     for k in 0..10 {
         let req = OpReq {
             kind: OpKind::Write,
@@ -153,13 +150,6 @@ pub async fn run(
     Ok(points)
 }
 
-fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Beldi => "beldi",
-        Mode::Baseline => "baseline",
-    }
-}
-
 fn section(points: &[Point], scale: &Scale) -> String {
     let mut rows = Vec::new();
     for p in points.iter().filter(|p| p.mode == Mode::Beldi) {
@@ -234,7 +224,7 @@ fn plot(points: &[Point], report: &Report) -> Result<(), BeldiError> {
                     .iter()
                     .find(|p| &p.backend == backend && p.mode == mode && !p.grown && p.op == op)
             };
-            let label = format!("{} {backend}", mode_name(mode));
+            let label = format!("{} {backend}", mode.name());
             rtt_series.push((
                 label.clone(),
                 OpKind::MEASURED

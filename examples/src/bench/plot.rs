@@ -27,12 +27,22 @@ pub fn set_footer(text: String) {
     *FOOTER.lock().unwrap_or_else(|e| e.into_inner()) = text;
 }
 
-/// Splits off a strip at the bottom for the footer; returns the area to draw the chart in.
-fn with_footer<'a>(
-    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
-) -> Result<DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>, BeldiError> {
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A white canvas writing to `path`, with the footer in a strip at the bottom; returns the
+/// canvas and the area above the strip, for the chart.
+fn canvas(path: &Path) -> Result<(Area<'_>, Area<'_>), BeldiError> {
+    font()?;
+    let what = path.display().to_string();
+    let canvas = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    canvas.fill(&WHITE).map_err(|e| failed(&what, e))?;
     let footer = FOOTER.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let (chart, strip) = root.split_vertically(HEIGHT - 22);
+    let (chart, strip) = canvas.split_vertically(HEIGHT - 22);
     strip
         .draw_text(
             &footer,
@@ -40,7 +50,24 @@ fn with_footer<'a>(
             (12, 4),
         )
         .map_err(|e| failed("footer", e))?;
-    Ok(chart)
+    Ok((canvas, chart))
+}
+
+/// Draws the series legend (top left) and writes the file.
+fn finish<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    canvas: &Area<'_>,
+    what: &str,
+) -> Result<(), BeldiError> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 13))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| failed(what, e))?;
+    canvas.present().map_err(|e| failed(what, e))
 }
 
 fn font() -> Result<(), BeldiError> {
@@ -75,12 +102,9 @@ pub fn bars(
     categories: &[&str],
     series: &[(String, Vec<f64>)],
 ) -> Result<(), BeldiError> {
-    font()?;
     let what = path.display().to_string();
     let err = |e: &dyn std::fmt::Display| failed(&what, e);
-    let canvas = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    canvas.fill(&WHITE).map_err(|e| err(&e))?;
-    let root = with_footer(&canvas)?;
+    let (canvas, root) = canvas(path)?;
     let max = series
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
@@ -126,15 +150,7 @@ pub fn bars(
             .label(name.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| err(&e))?;
-    canvas.present().map_err(|e| err(&e))
+    finish(&mut chart, &canvas, &what)
 }
 
 /// Lines: several series of (x, y) points.
@@ -145,12 +161,9 @@ pub fn lines(
     y_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), BeldiError> {
-    font()?;
     let what = path.display().to_string();
     let err = |e: &dyn std::fmt::Display| failed(&what, e);
-    let canvas = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    canvas.fill(&WHITE).map_err(|e| err(&e))?;
-    let root = with_footer(&canvas)?;
+    let (canvas, root) = canvas(path)?;
     let pts = || {
         series
             .iter()
@@ -195,13 +208,5 @@ pub fn lines(
             )
             .map_err(|e| err(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(|e| err(&e))?;
-    canvas.present().map_err(|e| err(&e))
+    finish(&mut chart, &canvas, &what)
 }

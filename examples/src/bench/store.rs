@@ -19,42 +19,25 @@ async fn rate(
     ops: usize,
 ) -> Result<f64, BeldiError> {
     let f = backend.runtime(Mode::Beldi, 1000).await?;
-    let rt = f.rt.clone();
-    rt.register_where(|r| r.path == "beldi_examples::bench::fns::bench_op")?;
-    rt.provision().await?;
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let mut tasks = tokio::task::JoinSet::new();
+    f.install(&[fns::bench_op.name()]).await?;
     let started = Instant::now();
-    for i in 0..ops {
-        let permit = sem
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| BeldiError::Corrupt {
-                what: "client pool".into(),
-                message: e.to_string(),
-            })?;
-        let rt = rt.clone();
-        tasks.spawn(async move {
+    super::clients(concurrency, ops, |i| {
+        let rt = f.rt.clone();
+        async move {
             let req = OpReq {
                 kind: op,
                 key: format!("k{}", i % 64),
             };
-            let out = fns::bench_op.invoke(&rt, &format!("i{i}"), &req).await;
-            drop(permit);
-            out
-        });
-    }
-    while let Some(j) = tasks.join_next().await {
-        j.map_err(|e| BeldiError::Corrupt {
-            what: "client task".into(),
-            message: e.to_string(),
-        })??
-        .map_err(|e| BeldiError::Corrupt {
-            what: "instance".into(),
-            message: e.0,
-        })?;
-    }
+            fns::bench_op
+                .invoke(&rt, &format!("i{i}"), &req)
+                .await?
+                .map_err(|e| BeldiError::Corrupt {
+                    what: "instance".into(),
+                    message: e.0,
+                })
+        }
+    })
+    .await?;
     Ok(ops as f64 / started.elapsed().as_secs_f64())
 }
 

@@ -67,44 +67,28 @@ async fn one(
     requests: u32,
 ) -> Result<Point, BeldiError> {
     let f = backend.runtime(Mode::Beldi, 1000).await?;
-    let rt = f.rt.clone();
-    rt.register_where(|r| {
-        ["bench_reserve", "bench_room", "bench_seat"]
-            .iter()
-            .any(|n| r.path == format!("beldi_examples::bench::fns::{n}"))
-    })?;
-    rt.provision().await?;
+    let names = [
+        fns::bench_reserve.name(),
+        fns::bench_room.name(),
+        fns::bench_seat.name(),
+    ];
+    f.install(&names).await?;
     let cdf = zipf_cdf();
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let mut tasks = tokio::task::JoinSet::new();
     let started = Instant::now();
-    for i in 0..requests {
+    let outcomes = super::clients(concurrency, requests as usize, |i| {
         let mut rng = Rng::new(7, &format!("txn{i}"));
         let hotel = format!("h{}", pick(choice, &mut rng, &cdf));
         let flight = format!("f{}", pick(choice, &mut rng, &cdf));
-        let permit = sem
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| BeldiError::Corrupt {
-                what: "client pool".into(),
-                message: e.to_string(),
-            })?;
-        let rt = rt.clone();
-        tasks.spawn(async move {
-            let out = fns::bench_reserve
+        let rt = f.rt.clone();
+        async move {
+            fns::bench_reserve
                 .invoke(&rt, &format!("r{i}"), &(hotel, flight))
-                .await;
-            drop(permit);
-            out
-        });
-    }
+                .await
+        }
+    })
+    .await?;
     let (mut committed, mut aborted) = (0, 0);
-    while let Some(joined) = tasks.join_next().await {
-        let out = joined.map_err(|e| BeldiError::Corrupt {
-            what: "client task".into(),
-            message: e.to_string(),
-        })??;
+    for out in outcomes {
         match out {
             Ok(TxnOutcome::Committed) => committed += 1,
             Ok(TxnOutcome::Aborted) => aborted += 1,
