@@ -62,6 +62,22 @@ fn string_lit(e: &Expr, what: &str) -> Result<LitStr, syn::Error> {
     }
 }
 
+/// The error for a function or table name the runtime would refuse (the rule of
+/// `beldi_runtime::tables::validate_name`), spanned on the literal.
+fn bad_name(s: &LitStr, what: &str) -> Option<syn::Error> {
+    let v = s.value();
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (!ok).then(|| {
+        syn::Error::new(
+            s.span(),
+            format!("invalid {what} name `{v}`: 1 to 64 characters of A-Z, a-z, 0-9, `_` and `-`"),
+        )
+    })
+}
+
 /// Parses the attribute arguments, collecting every problem into `errors`.
 pub fn function_args(args: TokenStream, errors: &mut Vec<syn::Error>) -> FunctionArgs {
     let mut out = FunctionArgs {
@@ -86,15 +102,7 @@ pub fn function_args(args: TokenStream, errors: &mut Vec<syn::Error>) -> Functio
         match (key.as_str(), &meta) {
             ("name", Meta::NameValue(nv)) => match string_lit(&nv.value, "name") {
                 Ok(s) => {
-                    let v = s.value();
-                    if v.is_empty()
-                        || v.len() > 64
-                        || !v
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                    {
-                        errors.push(syn::Error::new(s.span(), format!("invalid function name `{v}`: 1 to 64 characters of A-Z, a-z, 0-9, `_` and `-`")));
-                    }
+                    errors.extend(bad_name(&s, "function"));
                     out.name = Some(s);
                 }
                 Err(e) => errors.push(e),
@@ -111,13 +119,8 @@ pub fn function_args(args: TokenStream, errors: &mut Vec<syn::Error>) -> Functio
                         match string_lit(e, "tables") {
                             Ok(s) => {
                                 let v = s.value();
-                                if v.is_empty()
-                                    || v.len() > 64
-                                    || !v
-                                        .chars()
-                                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                                {
-                                    errors.push(syn::Error::new(s.span(), format!("invalid table name `{v}`: 1 to 64 characters of A-Z, a-z, 0-9, `_` and `-`")));
+                                if let Some(e) = bad_name(&s, "table") {
+                                    errors.push(e);
                                 } else if out.tables.iter().any(|t| t.value() == v) {
                                     errors.push(syn::Error::new(
                                         s.span(),
