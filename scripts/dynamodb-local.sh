@@ -36,19 +36,8 @@ fetch() {
     rm -rf "$tmp"
 }
 
-free_port() {
-    python3 - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
-}
-
-running() {
-    [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
-}
+# free_port, running
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 start() {
     if running; then cat "$ENDPOINT_FILE"; return 0; fi

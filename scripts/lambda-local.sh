@@ -50,19 +50,8 @@ install() {
     rm -rf "$tmp"
 }
 
-free_port() {
-    python3 - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
-}
-
-running() {
-    [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
-}
+# free_port, running
+source scripts/lib.sh  # (the working directory is the repository root)
 
 start() {
     local ddb="${1:-}" namespace="${2:-}"
