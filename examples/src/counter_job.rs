@@ -173,11 +173,7 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
         .and_then(|r| r.value())
         .and_then(AttrValue::as_i64)
         .unwrap_or(0);
-    let entries: usize = rows
-        .iter()
-        .filter_map(|r| r.0.get("L").and_then(AttrValue::as_m))
-        .map(|m| m.len())
-        .sum();
+    let entries: usize = rows.iter().map(|r| r.log_len()).sum();
     let requests = args.requests as i64;
     let checks = [
         (

@@ -103,6 +103,13 @@ impl Row {
             .and_then(AttrValue::as_i64)
             .unwrap_or(0) as u64
     }
+    /// The number of log entries the row holds now (collected ones are gone).
+    pub fn log_len(&self) -> usize {
+        self.0
+            .get(LOGS)
+            .and_then(AttrValue::as_m)
+            .map_or(0, |m| m.len())
+    }
     /// The log entry of `cid`, if present.
     pub fn entry(&self, cid: &str) -> Option<Result<Entry, String>> {
         let v = self.0.get(LOGS)?.as_m()?.get(cid)?;

@@ -353,14 +353,7 @@ pub async fn counter_of_200_instances_with_crashes_and_duplicates_ends_at_200(b:
         .rows("counter")
         .await
         .unwrap();
-    let entries: usize = rows
-        .iter()
-        .map(|r| {
-            r.0.get("L")
-                .and_then(AttrValue::as_m)
-                .map_or(0, |m| m.len())
-        })
-        .sum();
+    let entries: usize = rows.iter().map(|r| r.log_len()).sum();
     println!(
         "[{}] counter: 200 instances, {} injected crashes, {} duplicated instances, {} DAAL rows, value {:?}",
         b.name(),
@@ -420,49 +413,32 @@ pub async fn daal_chain_grows_and_concurrent_appenders_race(b: &Backend) {
         Some(&29.into())
     );
     // Concurrent: 8 writers × 25 increments race to append rows.
-    let mut tasks = Vec::new();
-    for w in 0..8 {
-        let (store, table) = (store.clone(), table.clone());
-        tasks.push(tokio::spawn(async move {
-            let daal = Daal::new(&*store, &table, 4);
-            for i in 0..25 {
-                daal.write(
-                    "hot",
-                    &format!("w{w}#{i}"),
-                    beldi_runtime::daal::Entry::Write,
-                    &[UpdateAction::add("V", 1)],
-                    None,
-                )
-                .await
-                .unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let race = async || {
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let (store, table) = (store.clone(), table.clone());
+            tasks.push(tokio::spawn(async move {
+                let daal = Daal::new(&*store, &table, 4);
+                for i in 0..25 {
+                    daal.write(
+                        "hot",
+                        &format!("w{w}#{i}"),
+                        beldi_runtime::daal::Entry::Write,
+                        &[UpdateAction::add("V", 1)],
+                        None,
+                    )
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    race().await;
     // And every write once more, concurrently: all already logged.
-    let mut tasks = Vec::new();
-    for w in 0..8 {
-        let (store, table) = (store.clone(), table.clone());
-        tasks.push(tokio::spawn(async move {
-            let daal = Daal::new(&*store, &table, 4);
-            for i in 0..25 {
-                daal.write(
-                    "hot",
-                    &format!("w{w}#{i}"),
-                    beldi_runtime::daal::Entry::Write,
-                    &[UpdateAction::add("V", 1)],
-                    None,
-                )
-                .await
-                .unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    race().await;
     let rows = daal.rows("hot").await.unwrap();
     check_chain(&rows, 4);
     assert_eq!(rows.len(), 50, "200 entries in rows of 4");

@@ -194,14 +194,7 @@ pub async fn chaos_with_the_intent_collector_running(b: &Backend) {
             .rows("count")
             .await
             .unwrap();
-        let entries: usize = rows
-            .iter()
-            .map(|r| {
-                r.0.get("L")
-                    .and_then(AttrValue::as_m)
-                    .map_or(0, |m| m.len())
-            })
-            .sum();
+        let entries: usize = rows.iter().map(|r| r.log_len()).sum();
         assert_eq!(entries as i64, workflows, "{f}: each increment logged once");
     }
     println!(
