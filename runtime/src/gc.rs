@@ -103,22 +103,31 @@ pub struct GcReport {
 /// they may go only when nothing can ask for them again.
 ///
 /// - A root instance: its client's retries are bounded by the window.
-/// - An asynchronously started instance: its caller logged only the callee id, never waits
-///   for the result.
+/// - An asynchronously started instance: only once its caller can no longer replay the
+///   spawn, that is, the caller's instance has been done for the window too (a duplicate
+///   of the caller that began before it was done ends within the window) or is collected.
+///   Until then a replay of the caller's spawn step would find no intent and create the
+///   callee again, running its writes a second time. (The caller never waits for the
+///   result, but it may re-execute for much longer than the window: the intent collector
+///   restarts it for up to `max_restarts × restart_after`.)
 /// - A sync callee: only once its caller has logged the result, or the caller's instance is
 ///   itself done (or already collected). Until then a late re-execution of the caller would
 ///   invoke the callee again, and must get the stored result, not a second run.
 ///
-/// The check reads (never writes) the caller's log and intent.
-pub async fn may_collect(rt: &Runtime, it: &Intent) -> Result<bool, BeldiError> {
+/// `done_before` is the end of the window (ms since the epoch): instances done before it
+/// are past it. The check reads (never writes) the caller's log and intent.
+pub async fn may_collect(rt: &Runtime, it: &Intent, done_before: i64) -> Result<bool, BeldiError> {
     let Some(caller) = &it.caller else {
         return Ok(true);
     };
-    if caller.is_async {
-        return Ok(true);
-    }
     let tables = rt.tables(&caller.function)?;
     let store = &**rt.store();
+    if caller.is_async {
+        return Ok(match intent::get(store, &tables.intent(), &caller.instance).await? {
+            None => true,
+            Some(c) => c.done && c.done_ms.is_some_and(|t| t <= done_before),
+        });
+    }
     if let Some(rec) = log::get(store, &tables.log(), &caller.instance, caller.step).await?
         && crate::invoke::logged_result(&rec).is_some()
     {
@@ -159,7 +168,7 @@ async fn collect_function(
         if !it.done || it.done_ms.is_none_or(|t| t > done_before) {
             continue;
         }
-        if may_collect(rt, &it).await? {
+        if may_collect(rt, &it, done_before).await? {
             victims.insert(it.instance.clone());
         } else {
             report.kept_for_caller += 1;

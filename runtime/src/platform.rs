@@ -267,7 +267,14 @@ impl Runtime {
                 input: input.clone(),
                 caller: caller.clone(),
             };
-            remote.send(&register).await?.into_result(name)?;
+            // Only the register that created the intent posts the run: a replayed spawn
+            // finds the intent and starts no second copy (the intent collector is the
+            // backstop if the first post was lost). A host that does not say (`null`)
+            // is taken to have created it.
+            let created = remote.send(&register).await?.into_result(name)?;
+            if created == AttrValue::Bool(false) {
+                return Ok(());
+            }
         }
         let run = Envelope::Run {
             function: name.to_owned(),
@@ -280,21 +287,22 @@ impl Runtime {
     }
 
     /// Creates the intent of async instance `instance` of `name` spawned by `caller`,
-    /// unless it exists (the first half of a remote spawn).
+    /// unless it exists (the first half of a remote spawn); returns whether this call
+    /// created it.
     pub async fn register_async(
         &self,
         name: &str,
         instance: &str,
         input: &AttrValue,
         caller: &CallerRef,
-    ) -> Result<(), BeldiError> {
+    ) -> Result<bool, BeldiError> {
         let f = self.function(name)?;
         if self.inner.config.mode == Mode::Baseline {
-            return (f.check_input)(input);
+            return (f.check_input)(input).map(|_| true);
         }
         self.begin_intent(&f, instance, input, Some(caller), true, true)
             .await
-            .map(|_| ())
+            .map(|(_, created)| created)
     }
 
     /// Runs root request `instance` of `name` where the function lives: through the remote

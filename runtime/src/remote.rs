@@ -53,7 +53,8 @@ pub enum Envelope {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         txn: Option<TxnCtx>,
     },
-    /// Create the intent of an async instance (exactly once), without running it.
+    /// Create the intent of an async instance (exactly once), without running it. Replies
+    /// `true` if this envelope created it, `false` if it existed.
     Register {
         /// The function.
         function: String,
@@ -319,9 +320,10 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
             input,
             caller,
         } => {
-            rt.register_async(&function, &instance, &input, &caller)
+            let created = rt
+                .register_async(&function, &instance, &input, &caller)
                 .await?;
-            Ok(AttrValue::Null)
+            Ok(AttrValue::Bool(created))
         }
         Envelope::Ic { restart_after_secs } => {
             let mut cfg = IcConfig::default();

@@ -4,6 +4,7 @@
 //! write nothing.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use beldi_runtime::embedded::EmbeddedStore;
@@ -14,6 +15,8 @@ use beldi_runtime::{BeldiError, Runtime, UserError, intent};
 /// Sends envelopes as JSON to a host runtime, like a network would.
 struct Loopback {
     host: Runtime,
+    /// `Run` envelopes posted (fire-and-forget) so far.
+    runs_posted: Arc<AtomicUsize>,
 }
 
 #[async_trait]
@@ -24,6 +27,9 @@ impl Remote for Loopback {
         Ok(serde_json::from_value(serde_json::to_value(&reply).unwrap()).unwrap())
     }
     async fn post(&self, envelope: &Envelope) -> Result<(), BeldiError> {
+        if matches!(envelope, Envelope::Run { .. }) {
+            self.runs_posted.fetch_add(1, Ordering::SeqCst);
+        }
         let (host, wire) = (self.host.clone(), serde_json::to_value(envelope).unwrap());
         tokio::spawn(async move { remote::handle(&host, wire).await });
         Ok(())
@@ -47,15 +53,54 @@ fn register(rt: &Runtime) {
 
 /// A client runtime and a host runtime on one store, each sending through the loopback.
 async fn pair() -> (Runtime, Runtime, Arc<EmbeddedStore>, tempfile::TempDir) {
+    let (client, host, store, dir, _) = pair_counting().await;
+    (client, host, store, dir)
+}
+
+/// [`pair`], and the number of `Run` envelopes the host's instances posted.
+async fn pair_counting() -> (
+    Runtime,
+    Runtime,
+    Arc<EmbeddedStore>,
+    tempfile::TempDir,
+    Arc<AtomicUsize>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let (client, host) = (Runtime::new(store.clone()), Runtime::new(store.clone()));
     register(&client);
     register(&host);
     client.provision().await.unwrap();
-    client.set_remote(Arc::new(Loopback { host: host.clone() }));
-    host.set_remote(Arc::new(Loopback { host: host.clone() }));
-    (client, host, store, dir)
+    let posted = Arc::new(AtomicUsize::new(0));
+    client.set_remote(Arc::new(Loopback {
+        host: host.clone(),
+        runs_posted: Arc::new(AtomicUsize::new(0)),
+    }));
+    host.set_remote(Arc::new(Loopback {
+        host: host.clone(),
+        runs_posted: posted.clone(),
+    }));
+    (client, host, store, dir, posted)
+}
+
+/// A13: a caller that replays a logged spawn must not post another `Run` of the callee
+/// (each post starts one more copy of it).
+#[tokio::test]
+async fn a_replayed_spawn_posts_no_second_run() {
+    let (_client, host, _store, _dir, posted) = pair_counting().await;
+    let crash = beldi_runtime::fault::FaultPlan::crash_instance(
+        "replayed",
+        beldi_runtime::fault::CrashPoint::BeforeDone,
+    );
+    for attempt in 0..4 {
+        let e = host
+            .execute("front", "replayed", AttrValue::S("k".into()), crash.clone(), attempt)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
+    }
+    host.wait_background().await;
+    assert_eq!(posted.load(Ordering::SeqCst), 1, "one run of the spawned callee posted");
 }
 
 #[tokio::test]
