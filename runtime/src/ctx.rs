@@ -507,12 +507,25 @@ impl Ctx {
         let actions: Vec<UpdateAction> = actions.iter().map(|a| a.map_path(&rebase)).collect();
         let cond = cond.map(|c| c.map_paths(&rebase));
         let daal = Daal::new(&*self.inner.store, &t, self.inner.row_capacity);
-        let res = daal
-            .write(&key, &self.cid(step), entry, &actions, cond.as_ref())
-            .await?;
-        let (WriteResult::Fresh(got) | WriteResult::Logged(got)) = res;
+        let cid = self.cid(step);
+        let want = target(&table, &key);
+        let got = match daal.find(&key, &cid).await? {
+            (_, Some(logged)) => logged,
+            (rows, None) => {
+                // Not applied yet: first say in the log which operation and target this
+                // step is, so a replay that writes elsewhere at this step (or writes where
+                // a read or a call was logged) fails before any effect.
+                daal.precheck(&rows, &key, &actions)?;
+                self.log_step(step, entry.kind(), &want, None).await?;
+                match daal
+                    .write_from(&rows, &key, &cid, entry, &actions, cond.as_ref())
+                    .await?
+                {
+                    WriteResult::Fresh(e) | WriteResult::Logged(e) => e,
+                }
+            }
+        };
         if got.kind() != entry.kind() {
-            let want = target(&table, &key);
             return Err(BeldiError::NonDeterminism {
                 instance: self.inner.instance.clone(),
                 step,

@@ -318,25 +318,53 @@ impl<'a> Daal<'a> {
         actions: &[UpdateAction],
         cond: Option<&Condition>,
     ) -> Result<WriteResult, StoreError> {
-        // Faithful to the paper: the entry may be in any row, so look at all of them first.
+        let (rows, logged) = self.find(key, cid).await?;
+        if let Some(e) = logged {
+            return Ok(WriteResult::Logged(e));
+        }
+        self.write_from(&rows, key, cid, entry, actions, cond).await
+    }
+
+    /// Every row of `key` and the entry `cid` if one of them holds it (one query). Faithful
+    /// to the paper: the entry may be in any row, so all of them are looked at.
+    pub async fn find(&self, key: &str, cid: &str) -> Result<(Vec<Row>, Option<Entry>), StoreError> {
         let rows = self.rows(key).await?;
         for r in &rows {
             if let Some(e) = r.entry(cid) {
-                return e
-                    .map(WriteResult::Logged)
-                    .map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")));
+                let e = e
+                    .map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")))?;
+                return Ok((rows, Some(e)));
             }
         }
+        Ok((rows, None))
+    }
+
+    /// Checks `actions` on the tail among `rows` (an empty row for a new key), in memory, so
+    /// a write that cannot succeed (too large, invalid path) fails before anything about it
+    /// is written.
+    pub fn precheck(&self, rows: &[Row], key: &str, actions: &[UpdateAction]) -> Result<(), StoreError> {
+        let mut probe = match rows.last() {
+            Some(r) => r.0.clone(),
+            None => Self::empty_row(key, &row_id(0)),
+        };
+        crate::store::eval::apply_actions(&mut probe, actions)?;
+        crate::store::validate::item_within_limit(self.table, &probe)
+    }
+
+    /// [`Daal::write`] after [`Daal::find`] found no entry `cid` in `rows`.
+    pub async fn write_from(
+        &self,
+        rows: &[Row],
+        key: &str,
+        cid: &str,
+        entry: Entry,
+        actions: &[UpdateAction],
+        cond: Option<&Condition>,
+    ) -> Result<WriteResult, StoreError> {
+        self.precheck(rows, key, actions)?;
         let mut row = match rows.last() {
             Some(r) => r.id().to_owned(),
-            None => {
-                // A new key: check the write on an empty row first, so a write that cannot
-                // succeed (too large, invalid path) leaves nothing behind.
-                let mut probe = Self::empty_row(key, &row_id(0));
-                crate::store::eval::apply_actions(&mut probe, actions)?;
-                crate::store::validate::item_within_limit(self.table, &probe)?;
-                self.create_head(key).await?
-            }
+            None => self.create_head(key).await?,
         };
         let entry_path = Path::attr(LOGS).key(cid);
         let room = Condition::not_exists(entry_path.clone())

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use beldi_runtime::explorer::current_value;
@@ -20,7 +22,9 @@ use super::protocol::Backend;
 macro_rules! holes_suite {
     ($backend:path) => {
         $crate::holes_suite!(@tests $backend;
-            a_collected_async_callee_is_not_run_again_by_a_late_caller_replay);
+            a_collected_async_callee_is_not_run_again_by_a_late_caller_replay,
+            a_replay_writing_another_key_at_a_logged_step_is_non_determinism,
+            a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -106,4 +110,110 @@ pub async fn a_collected_async_callee_is_not_run_again_by_a_late_caller_replay(b
             "{f}: intents collected"
         );
     }
+}
+
+/// Registers `name`, whose body runs `first` until `flip` is set and `second` after.
+fn flipping<F1, F2, Fut1, Fut2>(rt: &Runtime, name: &str, flip: &Arc<AtomicBool>, first: F1, second: F2)
+where
+    F1: Fn(Ctx) -> Fut1 + Send + Sync + 'static,
+    F2: Fn(Ctx) -> Fut2 + Send + Sync + 'static,
+    Fut1: std::future::Future<Output = Result<(), UserError>> + Send + 'static,
+    Fut2: std::future::Future<Output = Result<(), UserError>> + Send + 'static,
+{
+    let flip = flip.clone();
+    let (first, second) = (Arc::new(first), Arc::new(second));
+    rt.register(name, &["t"], move |ctx: Ctx, _: ()| {
+        let flipped = flip.load(Ordering::SeqCst);
+        let (first, second) = (first.clone(), second.clone());
+        async move {
+            if flipped {
+                second(ctx).await
+            } else {
+                first(ctx).await
+            }
+        }
+    })
+    .unwrap();
+}
+
+/// Runs `name` once crashing after step 0, flips the body, and re-runs it: the error the
+/// replay fails with.
+async fn replay_after_flip(rt: &Runtime, name: &str, flip: &AtomicBool) -> BeldiError {
+    flip.store(false, Ordering::SeqCst);
+    let e = rt
+        .execute(name, "i1", AttrValue::Null, FaultPlan::crash_at(CrashPoint::After(0)), 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
+    flip.store(true, Ordering::SeqCst);
+    rt.execute(name, "i1", AttrValue::Null, FaultPlan::none(), 1)
+        .await
+        .unwrap_err()
+}
+
+fn assert_non_determinism(e: &BeldiError, want_logged: &str, want_requested: &str) {
+    match e {
+        BeldiError::NonDeterminism {
+            step,
+            logged,
+            requested,
+            ..
+        } => {
+            assert_eq!(*step, 0, "{e}");
+            assert!(logged.contains(want_logged), "{e}");
+            assert!(requested.contains(want_requested), "{e}");
+        }
+        other => panic!("expected NonDeterminism, got {other}"),
+    }
+}
+
+/// A7: a replay that writes another key at a logged write step applied a second write
+/// silently (the write entries live in the target key's rows, so the first key's entry was
+/// never seen).
+pub async fn a_replay_writing_another_key_at_a_logged_step_is_non_determinism(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(30));
+    let flip = Arc::new(AtomicBool::new(false));
+    flipping(
+        &rt,
+        "writer",
+        &flip,
+        |ctx| async move { Ok(ctx.write("t", "k1", 1.into()).await?) },
+        |ctx| async move { Ok(ctx.write("t", "k2", 2.into()).await?) },
+    );
+    rt.provision().await.unwrap();
+    let e = replay_after_flip(&rt, "writer", &flip).await;
+    assert_non_determinism(&e, "write of `t/k1`", "write of `t/k2`");
+    assert_eq!(value(&rt, "writer", "t", "k1").await, Some(1.into()));
+    assert_eq!(value(&rt, "writer", "t", "k2").await, None, "nothing applied");
+}
+
+/// A7: a write where a read (or a call) was logged was never checked against the log.
+pub async fn a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(30));
+    let flip = Arc::new(AtomicBool::new(false));
+    flipping(
+        &rt,
+        "reader",
+        &flip,
+        |ctx| async move { ctx.read("t", "k").await.map(|_| ()).map_err(Into::into) },
+        |ctx| async move { Ok(ctx.write("t", "k", 1.into()).await?) },
+    );
+    flipping(
+        &rt,
+        "caller",
+        &flip,
+        |ctx| async move {
+            let _: Result<(), UserError> = ctx.call("noop", &()).await?;
+            Ok(())
+        },
+        |ctx| async move { Ok(ctx.delete("t", "k").await?) },
+    );
+    rt.register("noop", &[], |_ctx: Ctx, _: ()| async move { Ok::<_, UserError>(()) })
+        .unwrap();
+    rt.provision().await.unwrap();
+    let e = replay_after_flip(&rt, "reader", &flip).await;
+    assert_non_determinism(&e, "read of `t/k`", "write of `t/k`");
+    assert_eq!(value(&rt, "reader", "t", "k").await, None, "nothing applied");
+    let e = replay_after_flip(&rt, "caller", &flip).await;
+    assert_non_determinism(&e, "call of `noop`", "delete of `t/k`");
 }
