@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use beldi::prelude::*;
-use beldi::store::{AttrValue, StoreExt};
+use beldi::store::AttrValue;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -175,9 +175,7 @@ async fn no_locks_left(rt: &Runtime) -> Result<(), String> {
                 }
             }
         }
-        let shadow = rt
-            .store()
-            .scan_all(&tables.shadow())
+        let shadow = beldi::data::open_transaction_items(rt, &f)
             .await
             .map_err(|e| e.to_string())?;
         if !shadow.is_empty() {

@@ -100,3 +100,12 @@ pub async fn current_values(
         .scan_values()
         .await?)
 }
+
+/// The items `function` holds in its shadow table for transactions that have not finished
+/// their part there (buffered writes, lock records, participants). After quiescence an
+/// invariant check expects none; finished transactions leave only a marker, which the
+/// garbage collector removes with anything a lagging copy buffered after the finish.
+pub async fn open_transaction_items(rt: &Runtime, function: &str) -> Result<Vec<Item>, BeldiError> {
+    let shadow = rt.tables(function)?.shadow();
+    Ok(crate::txn::unfinished_shadow(&**rt.store(), &shadow).await?)
+}

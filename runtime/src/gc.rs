@@ -14,7 +14,10 @@
 //!    link a row that another one is unlinking;
 //! 5. deletes rows unlinked more than [`GcConfig::unlink_window`] ago (until then a
 //!    traversal that reached the row can still follow its `NX`);
-//! 6. deletes the intents last, so a crashed pass is simply run again.
+//! 6. deletes what is left in the function's shadow table of transactions whose part in
+//!    it finished more than the window ago (a lagging copy of a participant may buffer a
+//!    write again after the finish; nothing reads it);
+//! 7. deletes the intents last, so a crashed pass is simply run again.
 //!
 //! Entry ids are `"<instance>#<step>"`; instance ids cannot contain `#`, so the instance is
 //! everything before the last `#`, whatever its length.
@@ -97,6 +100,8 @@ pub struct GcReport {
     pub rows_unlinked: usize,
     /// Unlinked rows deleted.
     pub rows_deleted: usize,
+    /// Shadow items of transactions whose part finished before the window, deleted.
+    pub shadow_items: usize,
 }
 
 /// **The rule** for collecting a done instance's records (its stored result above all):
@@ -207,6 +212,7 @@ async fn collect_function(
             }
         }
     }
+    report.shadow_items += crate::txn::collect_shadow(store, &tables.shadow(), done_before).await?;
     for id in &victims {
         intent::delete_done(store, &tables.intent(), id).await?;
         report.instances += 1;

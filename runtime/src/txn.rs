@@ -130,6 +130,14 @@ fn parse_sort(s: &str) -> Option<(char, &str, &str)> {
     Some((kind, parts.next()?, parts.next().unwrap_or("")))
 }
 
+/// Version of a buffered write (shadow `W` item): 1 for the transaction's first write of
+/// the key, one more for each later one.
+const SHADOW_VERSION: &str = "SV";
+/// Sort key of the marker a function's part of a transaction leaves once finished.
+const FINISHED: &str = "F";
+/// When the function's part of the transaction finished (ms since the epoch).
+const FINISHED_AT: &str = "FT";
+
 async fn shadow_put(
     ctx: &Ctx,
     txn: &TxnCtx,
@@ -147,6 +155,34 @@ async fn shadow_put(
         .put(Put::new(ctx.inner.tables.shadow(), item))
         .await?;
     Ok(())
+}
+
+/// Buffers version `version` of the write of `table/key` unless a later version is
+/// buffered already: a lagging copy of the instance replaying an earlier write of the key
+/// must not roll the buffer back.
+async fn shadow_put_write(
+    ctx: &Ctx,
+    txn: &TxnCtx,
+    table: &str,
+    key: &str,
+    value: Option<AttrValue>,
+    version: i64,
+) -> Result<(), BeldiError> {
+    let mut item = Item::new();
+    item.insert(DAAL_KEY.into(), AttrValue::S(txn.id.clone()));
+    item.insert(DAAL_ROW.into(), AttrValue::S(shadow_sort('W', table, key)));
+    item.insert(SHADOW_VERSION.into(), AttrValue::from(version));
+    if let Some(v) = value {
+        item.insert(VALUE.into(), v);
+    }
+    let newer_or_absent = Condition::not_exists(SHADOW_VERSION)
+        .or(Condition::lt(SHADOW_VERSION, version));
+    let put = Put::new(ctx.inner.tables.shadow(), item).condition(newer_or_absent);
+    match ctx.inner.store.put(put).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_condition_failed() => Ok(()), // this version or a later one is there
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn shadow_get(
@@ -291,21 +327,25 @@ async fn lock(
 }
 
 /// The value of `key` as the transaction sees it: its own buffered write, or the committed
-/// value.
+/// value; and the version of the buffered write (0: none).
 async fn current(
     ctx: &Ctx,
     txn: &TxnCtx,
     table: &str,
     data: &str,
     key: &str,
-) -> Result<Option<AttrValue>, BeldiError> {
+) -> Result<(Option<AttrValue>, i64), BeldiError> {
     if let Some(buffered) = shadow_get(ctx, txn, table, key).await? {
-        return Ok(buffered.get(VALUE).cloned());
+        let version = buffered
+            .get(SHADOW_VERSION)
+            .and_then(AttrValue::as_i64)
+            .unwrap_or(0);
+        return Ok((buffered.get(VALUE).cloned(), version));
     }
     let tail = Daal::new(&*ctx.inner.store, data, ctx.inner.row_capacity)
         .tail(key)
         .await?;
-    Ok(tail.and_then(|r| r.value().cloned()))
+    Ok((tail.and_then(|r| r.value().cloned()), 0))
 }
 
 /// A transactional read: lock, then the transaction's view of the value, logged.
@@ -335,7 +375,7 @@ pub(crate) async fn read(
             .cloned());
     }
     lock(ctx, state, step, table, &data, key).await?;
-    let value = current(ctx, &state.ctx, table, &data, key).await?;
+    let (value, _) = current(ctx, &state.ctx, table, &data, key).await?;
     let mut m = std::collections::BTreeMap::new();
     if let Some(v) = value {
         m.insert("v".to_owned(), v);
@@ -383,7 +423,8 @@ pub(crate) async fn write(
         None => {
             lock(ctx, state, step, table, &data, key).await?;
             let mut row = Item::new();
-            if let Some(v) = current(ctx, txn, table, &data, key).await? {
+            let (value, version) = current(ctx, txn, table, &data, key).await?;
+            if let Some(v) = value {
                 row.insert(VALUE.into(), v);
             }
             // Paths are relative to the value, as outside transactions.
@@ -400,6 +441,7 @@ pub(crate) async fn write(
             }
             let mut m = std::collections::BTreeMap::new();
             m.insert("ok".to_owned(), AttrValue::Bool(holds));
+            m.insert("sv".to_owned(), AttrValue::from(version + 1));
             if let Some(v) = row.get(VALUE) {
                 m.insert("v".to_owned(), v.clone());
             }
@@ -415,8 +457,10 @@ pub(crate) async fn write(
         .unwrap_or_default();
     let holds = m.get("ok").and_then(AttrValue::as_bool).unwrap_or(false);
     if holds {
-        // Idempotent: the logged value, buffered (no value = deleted).
-        shadow_put(ctx, txn, shadow_sort('W', table, key), m.get("v").cloned()).await?;
+        // Idempotent: the logged value, buffered (no value = deleted), under the logged
+        // version, so a replay never overwrites a later write of the key.
+        let version = m.get("sv").and_then(AttrValue::as_i64).unwrap_or(1);
+        shadow_put_write(ctx, txn, table, key, m.get("v").cloned(), version).await?;
     }
     Ok(holds)
 }
@@ -451,7 +495,7 @@ pub(crate) async fn finish(
         .filter(|(k, _, _)| *k == 'W')
         .map(|(_, t, k)| (t.to_owned(), k.to_owned()))
         .collect();
-    for (n, e) in entries.iter().enumerate() {
+    for e in &entries {
         let Some((kind, table, key)) = e
             .get(DAAL_ROW)
             .and_then(AttrValue::as_s)
@@ -459,7 +503,15 @@ pub(crate) async fn finish(
         else {
             continue;
         };
-        let cid = format!("{}.{}{n}", ctx.cid(step), if commit { 'C' } else { 'A' });
+        // Keyed by the item, not by its position among the shadow entries: a replay that
+        // finds other entries (one re-created by a lagging copy, say) still names each
+        // item's commit the same way.
+        let cid = format!(
+            "{}.{}{}",
+            ctx.cid(step),
+            if commit { 'C' } else { 'A' },
+            item_tag(table, key)
+        );
         let data = || ctx.inner.tables.data(table);
         match (kind, commit) {
             ('P', _) => participants.push(table.to_owned()),
@@ -515,6 +567,20 @@ pub(crate) async fn finish(
             )
             .await?;
     }
+    // This function's part is finished: say so (with when), so the garbage collector can
+    // remove whatever a lagging copy of a participant buffers after this point.
+    let mut marker = Item::new();
+    marker.insert(DAAL_KEY.into(), AttrValue::S(txn.id.clone()));
+    marker.insert(DAAL_ROW.into(), AttrValue::S(FINISHED.into()));
+    marker.insert(FINISHED_AT.into(), AttrValue::from(crate::intent::now_ms()));
+    match store
+        .put(Put::new(shadow.as_str(), marker).if_absent(DAAL_KEY))
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.is_condition_failed() => {}
+        Err(e) => return Err(e.into()),
+    }
     // The shadow entries are no longer needed (deleting them is idempotent).
     for e in &entries {
         if let Some(sort) = e.get(DAAL_ROW).and_then(AttrValue::as_s) {
@@ -532,6 +598,84 @@ pub(crate) async fn finish(
         }
     }
     Ok(())
+}
+
+/// A short stable tag of `table/key` for the ids of commit and abort entries.
+fn item_tag(table: &str, key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in table.bytes().chain([0]).chain(key.bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The shadow items of `shadow` grouped by transaction id.
+async fn shadow_by_txn(
+    store: &dyn Store,
+    shadow: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<Item>>, StoreError> {
+    let mut by_txn: std::collections::BTreeMap<String, Vec<Item>> = Default::default();
+    for item in store.scan_all(shadow).await? {
+        if let Some(t) = item.get(DAAL_KEY).and_then(AttrValue::as_s) {
+            by_txn.entry(t.to_owned()).or_default().push(item);
+        }
+    }
+    Ok(by_txn)
+}
+
+fn is_marker(item: &Item) -> bool {
+    item.get(DAAL_ROW).and_then(AttrValue::as_s) == Some(FINISHED)
+}
+
+/// The shadow items of transactions whose part in `shadow` has not finished.
+pub(crate) async fn unfinished_shadow(
+    store: &dyn Store,
+    shadow: &str,
+) -> Result<Vec<Item>, StoreError> {
+    Ok(shadow_by_txn(store, shadow)
+        .await?
+        .into_values()
+        .filter(|items| !items.iter().any(is_marker))
+        .flatten()
+        .collect())
+}
+
+/// Removes the shadow items of every transaction whose part in this shadow table finished
+/// before `finished_before` (ms since the epoch): the finish marker goes last, so a pass
+/// that crashes is simply run again. Returns how many items it removed. (Items of a
+/// transaction that has not finished stay: they are its locks and buffered writes.)
+pub(crate) async fn collect_shadow(
+    store: &dyn Store,
+    shadow: &str,
+    finished_before: i64,
+) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    for (txn, items) in shadow_by_txn(store, shadow).await? {
+        let finished = items.iter().any(|i| {
+            is_marker(i)
+                && i
+                    .get(FINISHED_AT)
+                    .and_then(AttrValue::as_i64)
+                    .is_some_and(|t| t <= finished_before)
+        });
+        if !finished {
+            continue;
+        }
+        let mut sorts: Vec<&str> = items
+            .iter()
+            .filter_map(|i| i.get(DAAL_ROW).and_then(AttrValue::as_s))
+            .filter(|s| *s != FINISHED)
+            .collect();
+        sorts.push(FINISHED);
+        for sort in sorts {
+            store
+                .delete(Delete::new(shadow, Key::with_sort(txn.as_str(), sort)))
+                .await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// How a transaction attempt ended (used by the code `#[beldi::txn]` generates).

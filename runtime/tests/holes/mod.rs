@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use beldi_runtime::explorer::current_value;
@@ -24,7 +24,9 @@ macro_rules! holes_suite {
         $crate::holes_suite!(@tests $backend;
             a_collected_async_callee_is_not_run_again_by_a_late_caller_replay,
             a_replay_writing_another_key_at_a_logged_step_is_non_determinism,
-            a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism);
+            a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism,
+            a_lagging_duplicate_does_not_roll_back_a_shadow_write,
+            a_replay_after_commit_leaves_no_shadow_item_after_gc);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -216,4 +218,129 @@ pub async fn a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism
     assert_eq!(value(&rt, "reader", "t", "k").await, None, "nothing applied");
     let e = replay_after_flip(&rt, "caller", &flip).await;
     assert_non_determinism(&e, "call of `noop`", "delete of `t/k`");
+}
+
+/// Runs `body` as a transaction block of `ctx` (what `#[beldi::txn]` generates), with no
+/// retries.
+async fn txn<T>(
+    ctx: &Ctx,
+    body: impl AsyncFn(&Ctx) -> Result<T, UserError>,
+) -> Result<T, UserError> {
+    use beldi_runtime::txn::TxnEnd;
+    let mut block = ctx.__txn_block(1, 0);
+    loop {
+        let inside = block.begin().await?;
+        let out = body(&inside).await;
+        match block.end(&inside, out.is_ok()).await {
+            TxnEnd::Done => return out,
+            TxnEnd::Retry => continue,
+            TxnEnd::Failed(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Signals between the two copies of a participant (tests of lagging duplicates).
+#[derive(Default)]
+struct Gates {
+    /// Executions of the participant's body that started.
+    entered: AtomicUsize,
+    /// The first copy has made both its writes.
+    first_wrote: tokio::sync::Notify,
+    /// The second copy has replayed its first write.
+    second_replayed: tokio::sync::Notify,
+    /// The transaction has committed (set by the test).
+    committed: tokio::sync::Notify,
+}
+
+/// A coordinator `coord` calling, in one transaction, participant `part`, which writes
+/// key `a` twice (1, then 2). The first copy of the participant's body to start runs
+/// through; the second one waits for `gate(second)` before replaying its writes, and
+/// `after_first` runs between the second's first write replay and its second.
+fn register_twice_writer(rt: &Runtime, gates: &Arc<Gates>, second_waits_for_commit: bool) {
+    rt.register("coord", &[], |ctx: Ctx, _: ()| async move {
+        txn(&ctx, async |c: &Ctx| {
+            let r: Result<(), UserError> = c.call("part", &()).await?;
+            r
+        })
+        .await
+    })
+    .unwrap();
+    let g = gates.clone();
+    rt.register("part", &["t"], move |ctx: Ctx, _: ()| {
+        let g = g.clone();
+        async move {
+            let copy = g.entered.fetch_add(1, Ordering::SeqCst);
+            if copy == 0 {
+                ctx.write("t", "a", 1.into()).await?;
+                ctx.write("t", "a", 2.into()).await?;
+                g.first_wrote.notify_one();
+                if !second_waits_for_commit {
+                    g.second_replayed.notified().await;
+                }
+                return Ok::<_, UserError>(());
+            }
+            if second_waits_for_commit {
+                g.committed.notified().await;
+            } else {
+                g.first_wrote.notified().await;
+            }
+            ctx.write("t", "a", 1.into()).await?; // a replay: logged already
+            g.second_replayed.notify_one();
+            if !second_waits_for_commit {
+                // Lags: never gets to replay the second write (it times out).
+                std::future::pending::<()>().await;
+            }
+            ctx.write("t", "a", 2.into()).await?;
+            Ok(())
+        }
+    })
+    .unwrap();
+}
+
+/// A3: a lagging copy of a participant replays its first write after the other copy's
+/// second: on replay the shadow write was put again unconditionally, so the commit applied
+/// the first, stale value.
+pub async fn a_lagging_duplicate_does_not_roll_back_a_shadow_write(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_millis(1500));
+    let gates = Arc::new(Gates::default());
+    register_twice_writer(&rt, &gates, false);
+    rt.provision().await.unwrap();
+    let (a, b2) = tokio::join!(
+        rt.execute("coord", "c1", AttrValue::Null, FaultPlan::none(), 0),
+        rt.execute("coord", "c1", AttrValue::Null, FaultPlan::none(), 1),
+    );
+    assert!(a.is_ok() || b2.is_ok(), "one copy finished: {a:?} {b2:?}");
+    assert_eq!(value(&rt, "part", "t", "a").await, Some(2.into()), "the last write commits");
+}
+
+/// A9: a copy of a participant that replays its writes after the commit re-created shadow
+/// items, and the GC never cleaned shadow tables: they leaked.
+pub async fn a_replay_after_commit_leaves_no_shadow_item_after_gc(b: &Backend) {
+    let timeout = Duration::from_millis(400);
+    let rt = runtime_with(b, timeout);
+    let gates = Arc::new(Gates::default());
+    register_twice_writer(&rt, &gates, true);
+    rt.provision().await.unwrap();
+    // Whichever copy of the coordinator drives the running-through participant commits;
+    // then the other participant copy replays its writes.
+    let copy = |attempt| {
+        let (rt, gates) = (rt.clone(), gates.clone());
+        async move {
+            let r = rt.execute("coord", "c1", AttrValue::Null, FaultPlan::none(), attempt).await;
+            gates.committed.notify_one();
+            r
+        }
+    };
+    let (a, b2) = tokio::join!(copy(0), copy(1));
+    assert!(a.is_ok() || b2.is_ok(), "one copy finished: {a:?} {b2:?}");
+    rt.wait_background().await;
+    assert_eq!(value(&rt, "part", "t", "a").await, Some(2.into()));
+    let gc = GcConfig::safe(timeout, Duration::ZERO);
+    tokio::time::sleep(gc.window + Duration::from_millis(100)).await;
+    rt.collect_garbage(&gc).await.unwrap();
+    for f in ["coord", "part"] {
+        let shadow = rt.tables(f).unwrap().shadow();
+        let left = rt.store().scan_all(&shadow).await.unwrap();
+        assert!(left.is_empty(), "{f}: shadow items left after GC: {left:?}");
+    }
 }
