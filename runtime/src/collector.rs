@@ -39,18 +39,49 @@ impl Default for IcConfig {
 }
 
 impl IcConfig {
-    /// Checks the configuration against the runtime's execution timeout.
-    pub fn validate(&self, timeout: Duration) -> Result<(), BeldiError> {
-        if self.restart_after < timeout {
-            return Err(BeldiError::InvalidName {
-                what: "intent collector restart_after",
-                name: format!("{:?}", self.restart_after),
+    /// Checks the configuration against the longest execution timeout of the functions it
+    /// restarts: `longest` is that timeout and the function it belongs to (`None`: the
+    /// runtime's default timeout).
+    pub fn validate(&self, longest: &Longest) -> Result<(), BeldiError> {
+        if self.restart_after < longest.timeout {
+            return Err(BeldiError::InvalidConfig {
+                setting: "intent collector restart_after",
+                value: format!("{:?}", self.restart_after),
                 message: format!(
-                    "must be at least the execution timeout ({timeout:?}), or live executions get duplicated"
+                    "must be at least the longest execution timeout ({longest}), or live executions get duplicated"
                 ),
             });
         }
         Ok(())
+    }
+
+    /// The default configuration, with `restart_after` raised to the longest timeout when
+    /// that is longer.
+    pub fn for_longest(longest: &Longest) -> IcConfig {
+        let d = IcConfig::default();
+        IcConfig {
+            restart_after: d.restart_after.max(longest.timeout),
+            ..d
+        }
+    }
+}
+
+/// The longest execution timeout of a runtime's functions, and whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Longest {
+    /// The timeout.
+    pub timeout: Duration,
+    /// The function with that timeout (`None`: the runtime's default timeout, which no
+    /// function exceeds).
+    pub function: Option<String>,
+}
+
+impl std::fmt::Display for Longest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.function {
+            Some(name) => write!(f, "{:?}, of function `{name}`", self.timeout),
+            None => write!(f, "{:?}, the runtime's default", self.timeout),
+        }
     }
 }
 

@@ -34,6 +34,16 @@ pub enum BeldiError {
         /// Why.
         message: String,
     },
+    /// A collector or runtime setting cannot be safe with the functions registered.
+    #[error("invalid {setting} = {value}: {message}")]
+    InvalidConfig {
+        /// The setting.
+        setting: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it is not safe, with the numbers it was checked against.
+        message: String,
+    },
     /// A function used a table it did not declare.
     #[error("function `{function}` has no table `{table}` (declared: {declared})")]
     UnknownTable {

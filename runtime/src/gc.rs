@@ -60,23 +60,25 @@ impl GcConfig {
         }
     }
 
-    /// Checks the windows against the longest execution and queue age.
+    /// Checks the windows against the longest execution timeout of the registered
+    /// functions and the longest async queue age.
     pub fn validate(
         &self,
-        max_execution: Duration,
+        longest: &crate::collector::Longest,
         max_queue_age: Duration,
     ) -> Result<(), BeldiError> {
+        let max_execution = longest.timeout;
         let min = max_execution * 2 + max_queue_age;
         for (what, v) in [
             ("gc window", self.window),
             ("gc unlink_window", self.unlink_window),
         ] {
             if v < min {
-                return Err(BeldiError::InvalidName {
-                    what: "garbage collector setting",
-                    name: format!("{what} = {v:?}"),
+                return Err(BeldiError::InvalidConfig {
+                    setting: what,
+                    value: format!("{v:?}"),
                     message: format!(
-                        "must be at least 2 × the longest execution ({max_execution:?}) + the longest async queue age ({max_queue_age:?}) = {min:?}"
+                        "must be at least 2 × the longest execution timeout ({longest}) + the longest async queue age ({max_queue_age:?}) = {min:?}"
                     ),
                 });
             }

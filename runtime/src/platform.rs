@@ -461,6 +461,33 @@ impl Runtime {
         Ok(())
     }
 
+    /// The longest execution timeout of the registered functions (at least the runtime's
+    /// default), and whose it is: what the intent collector's restart delay and the
+    /// garbage collector's window must cover.
+    pub fn longest_timeout(&self) -> collector::Longest {
+        let map = self
+            .inner
+            .functions
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut longest = collector::Longest {
+            timeout: self.inner.config.timeout,
+            function: None,
+        };
+        let mut names: Vec<&String> = map.keys().collect();
+        names.sort();
+        for name in names {
+            let t = map[name].timeout;
+            if t > longest.timeout {
+                longest = collector::Longest {
+                    timeout: t,
+                    function: Some(name.clone()),
+                };
+            }
+        }
+        longest
+    }
+
     fn function(&self, name: &str) -> Result<Arc<Function>, BeldiError> {
         self.inner
             .functions
@@ -1005,7 +1032,7 @@ impl Runtime {
         cfg: IcConfig,
         every: Duration,
     ) -> Result<BackgroundTask, BeldiError> {
-        cfg.validate(self.inner.config.timeout)?;
+        cfg.validate(&self.longest_timeout())?;
         Ok(self.periodic(every, "intent collector", move |rt| {
             let cfg = cfg.clone();
             async move { rt.collect_intents(&cfg).await.map(|_| ()) }
@@ -1037,7 +1064,7 @@ impl Runtime {
         cfg: GcConfig,
         every: Duration,
     ) -> Result<BackgroundTask, BeldiError> {
-        cfg.validate(self.inner.config.timeout, self.inner.config.max_queue_age)?;
+        cfg.validate(&self.longest_timeout(), self.inner.config.max_queue_age)?;
         Ok(self.periodic(every, "garbage collector", move |rt| {
             let cfg = cfg.clone();
             async move { rt.collect_garbage(&cfg).await.map(|_| ()) }

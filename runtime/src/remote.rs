@@ -326,7 +326,8 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
             Ok(AttrValue::Bool(created))
         }
         Envelope::Ic { restart_after_secs } => {
-            let mut cfg = IcConfig::default();
+            let longest = rt.longest_timeout();
+            let mut cfg = IcConfig::for_longest(&longest);
             if let Some(s) = restart_after_secs {
                 cfg.restart_after = std::time::Duration::from_secs(s);
             }
@@ -348,7 +349,7 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
         }
         Envelope::Describe => Ok(describe(rt)),
         Envelope::Gc => {
-            let cfg = GcConfig::safe(rt.config().timeout, rt.config().max_queue_age);
+            let cfg = GcConfig::safe(rt.longest_timeout().timeout, rt.config().max_queue_age);
             let r = rt.collect_garbage(&cfg).await?;
             Ok(AttrValue::S(format!("{r:?}")))
         }

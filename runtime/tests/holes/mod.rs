@@ -26,7 +26,8 @@ macro_rules! holes_suite {
             a_replay_writing_another_key_at_a_logged_step_is_non_determinism,
             a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism,
             a_lagging_duplicate_does_not_roll_back_a_shadow_write,
-            a_replay_after_commit_leaves_no_shadow_item_after_gc);
+            a_replay_after_commit_leaves_no_shadow_item_after_gc,
+            collectors_refuse_windows_shorter_than_a_per_function_timeout);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -343,4 +344,44 @@ pub async fn a_replay_after_commit_leaves_no_shadow_item_after_gc(b: &Backend) {
         let left = rt.store().scan_all(&shadow).await.unwrap();
         assert!(left.is_empty(), "{f}: shadow items left after GC: {left:?}");
     }
+}
+
+/// A6: `#[beldi::function(timeout = …)]` (`set_timeout`) was ignored by the collectors'
+/// checks, which looked at the runtime's default timeout only: a collector restarting
+/// after 2 s would duplicate a live 5 s body, and a GC window of 2 × 1 s could collect
+/// while a duplicate of it still runs.
+pub async fn collectors_refuse_windows_shorter_than_a_per_function_timeout(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(1));
+    rt.register("slow", &["t"], |_ctx: Ctx, _: ()| async move { Ok::<_, UserError>(()) })
+        .unwrap();
+    rt.set_timeout("slow", Duration::from_secs(5)).unwrap();
+    let ic = beldi_runtime::collector::IcConfig {
+        restart_after: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let e = rt
+        .spawn_intent_collector(ic, Duration::from_secs(60))
+        .err()
+        .expect("restart_after 2 s < the 5 s timeout of `slow`");
+    let msg = e.to_string();
+    assert!(matches!(e, BeldiError::InvalidConfig { .. }), "{msg}");
+    assert!(msg.contains("`slow`") && msg.contains("5s") && msg.contains("2s"), "{msg}");
+    let e = rt
+        .spawn_garbage_collector(GcConfig::safe(Duration::from_secs(1), Duration::ZERO), Duration::from_secs(60))
+        .err()
+        .expect("a 2 s window < 2 × 5 s");
+    let msg = e.to_string();
+    assert!(msg.contains("`slow`") && msg.contains("10s"), "{msg}");
+    // What the longest timeout gives is accepted.
+    let longest = rt.longest_timeout();
+    assert_eq!(longest.function.as_deref(), Some("slow"));
+    rt.spawn_intent_collector(
+        beldi_runtime::collector::IcConfig::for_longest(&longest),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+    .stop();
+    rt.spawn_garbage_collector(GcConfig::safe(longest.timeout, Duration::ZERO), Duration::from_secs(60))
+        .unwrap()
+        .stop();
 }
