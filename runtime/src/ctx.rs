@@ -28,7 +28,7 @@ use crate::daal::{Daal, Entry, VALUE, WriteResult};
 use crate::error::BeldiError;
 use crate::fault::{CrashPoint, FaultPlan};
 use crate::log::{self, LogRecord};
-use crate::platform::{Runtime, decode_result};
+use crate::platform::{Runtime, decode_result_of};
 use crate::store::{AttrValue, Condition, Path, Store, UpdateAction};
 use crate::tables::SsfTables;
 use crate::value::{from_attr, to_attr};
@@ -622,7 +622,7 @@ impl Ctx {
                     this.call_at(step, &function, input).await
                 })
                 .await?;
-            decode_result(&function, &result)
+            decode_result_of(&function, &this.callee_id(step), &result)
         }
     }
 

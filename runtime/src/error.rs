@@ -105,6 +105,20 @@ pub enum BeldiError {
         /// The original error.
         message: String,
     },
+    /// The instance ended in its terminal *failed* state: its body failed in a way that
+    /// running it again cannot change (an undeclared table, an oversized value, a callee
+    /// given an input of the wrong type…). The failure
+    /// is stored as the instance's result, so every later execution, and its caller, gets
+    /// this error; nothing retries it.
+    #[error("instance `{instance}` of `{function}` failed for good: {message}")]
+    Failed {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+        /// What went wrong, as the original error said.
+        message: String,
+    },
     /// The process hosting a function answered with an error this runtime has no kind for.
     #[error("function `{function}` failed remotely: {message}")]
     Remote {
@@ -128,6 +142,33 @@ impl BeldiError {
     /// transaction may succeed).
     pub fn is_wait_die(&self) -> bool {
         matches!(self, BeldiError::TxnAborted { wait_die: true, .. })
+    }
+
+    /// Whether this error, met by an instance's own operation, will be met again by every
+    /// re-execution, so the instance ends failed instead of being restarted.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            BeldiError::InvalidName { .. }
+            | BeldiError::InvalidConfig { .. }
+            | BeldiError::UnknownTable { .. }
+            | BeldiError::UnknownFunction(_)
+            | BeldiError::Serialization { .. }
+            | BeldiError::InputMismatch { .. }
+            | BeldiError::Failed { .. } => true,
+            BeldiError::TxnAborted { wait_die, .. } => !wait_die,
+            BeldiError::Store(e) => matches!(
+                e,
+                StoreError::ItemTooLarge { .. } | StoreError::Validation { .. }
+            ),
+            // A divergence from the log is a code change, fixed by deploying the code the
+            // log was written with (or a compatible one): the instance stays unfinished, so
+            // the intent collector resumes it once that code runs.
+            BeldiError::NonDeterminism { .. }
+            | BeldiError::Crashed { .. }
+            | BeldiError::StepFailed { .. }
+            | BeldiError::Remote { .. }
+            | BeldiError::Corrupt { .. } => false,
+        }
     }
 
     /// Whether re-running the instance may succeed (crashes and transient store errors).

@@ -561,7 +561,7 @@ impl Runtime {
         let exec = self
             .execute(name, instance, input, FaultPlan::none(), 0)
             .await?;
-        decode_result(name, &exec.result)
+        decode_result_of(name, instance, &exec.result)
     }
 
     /// One execution of root instance `instance` of `name` with `input`, under fault plan
@@ -865,8 +865,15 @@ impl Runtime {
                 m.insert(crate::txn::DIED.to_owned(), AttrValue::S(reason));
                 AttrValue::M(m)
             }
+            // A failure every re-execution would meet again: the instance ends failed, with
+            // the error stored as its result (its caller gets it as `BeldiError::Failed`).
+            Some(e) if e.is_terminal() => failed_result(&e),
             Some(e) => return Err(e),
-            None => out?,
+            None => match out {
+                Ok(v) => v,
+                Err(e) if e.is_terminal() => failed_result(&e),
+                Err(e) => return Err(e),
+            },
         };
         let finish = async {
             ctx.maybe_crash(CrashPoint::BeforeDone).await;
@@ -1093,15 +1100,42 @@ pub struct TracedExecution {
     pub ops: Vec<(u64, &'static str)>,
 }
 
-/// Decodes a stored `{"ok": v}` / `{"err": e}` result.
+/// The key of a stored result that records a terminal failure.
+pub const FAILED: &str = "failed";
+
+/// The stored result of an instance that failed for good with `e`.
+fn failed_result(e: &BeldiError) -> AttrValue {
+    let mut m = std::collections::BTreeMap::new();
+    m.insert(FAILED.to_owned(), AttrValue::S(e.to_string()));
+    AttrValue::M(m)
+}
+
+/// Decodes a stored `{"ok": v}` / `{"err": e}` result; a terminal failure
+/// (`{"failed": message}`) is [`BeldiError::Failed`] of instance `instance`.
 pub fn decode_result<O: DeserializeOwned, E: DeserializeOwned>(
     name: &str,
+    result: &AttrValue,
+) -> Result<Result<O, E>, BeldiError> {
+    decode_result_of(name, "", result)
+}
+
+/// [`decode_result`] naming the instance in a terminal failure.
+pub fn decode_result_of<O: DeserializeOwned, E: DeserializeOwned>(
+    name: &str,
+    instance: &str,
     result: &AttrValue,
 ) -> Result<Result<O, E>, BeldiError> {
     let m = result.as_m().ok_or_else(|| BeldiError::Corrupt {
         what: format!("result of `{name}`"),
         message: "not a map".into(),
     })?;
+    if let Some(f) = m.get(FAILED) {
+        return Err(BeldiError::Failed {
+            function: name.to_owned(),
+            instance: instance.to_owned(),
+            message: f.as_s().unwrap_or("").to_owned(),
+        });
+    }
     if let Some(v) = m.get("ok") {
         return Ok(Ok(from_attr(v, &format!("output of `{name}`"))?));
     }

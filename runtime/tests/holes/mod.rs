@@ -27,7 +27,8 @@ macro_rules! holes_suite {
             a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism,
             a_lagging_duplicate_does_not_roll_back_a_shadow_write,
             a_replay_after_commit_leaves_no_shadow_item_after_gc,
-            collectors_refuse_windows_shorter_than_a_per_function_timeout);
+            collectors_refuse_windows_shorter_than_a_per_function_timeout,
+            a_deterministic_failure_ends_the_instance_and_its_caller_can_handle_it);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -384,4 +385,82 @@ pub async fn collectors_refuse_windows_shorter_than_a_per_function_timeout(b: &B
     rt.spawn_garbage_collector(GcConfig::safe(longest.timeout, Duration::ZERO), Duration::from_secs(60))
         .unwrap()
         .stop();
+}
+
+/// Errors that never end: an instance whose body fails deterministically (an undeclared
+/// table, an oversized value, a callee given an input of the wrong type) was restarted by
+/// the intent collector until `max_restarts` and then stayed unfinished for good. It ends
+/// in a terminal failed state with the error stored; its caller gets
+/// `BeldiError::Failed` and can handle it; nothing is left to retry.
+pub async fn a_deterministic_failure_ends_the_instance_and_its_caller_can_handle_it(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(30));
+    rt.register("front", &["t"], |ctx: Ctx, what: String| async move {
+        let got: Result<Result<(), UserError>, BeldiError> = match what.as_str() {
+            "undeclared" => ctx.call("undeclared", &()).await,
+            "too_big" => ctx.call("too_big", &()).await,
+            _ => ctx.call("wants_number", &"not a number").await,
+        };
+        ctx.write("t", "after", 1.into()).await?;
+        Ok::<_, UserError>(match got {
+            Err(BeldiError::Failed { function, message, .. }) => format!("{function}: {message}"),
+            other => format!("unexpected: {other:?}"),
+        })
+    })
+    .unwrap();
+    rt.register("undeclared", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.write("nope", "k", 1.into()).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register("too_big", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.write("t", "k", AttrValue::B(vec![0; 401 * 1024])).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register("wants_number", &["t"], |_ctx: Ctx, n: i64| async move {
+        Ok::<_, UserError>(n)
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let handled = |instance: &'static str, what: &'static str| {
+        let rt = rt.clone();
+        async move {
+            rt.invoke::<_, String, UserError>("front", instance, &what)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let got = handled("f1", "undeclared").await;
+    assert!(got.starts_with("undeclared: function `undeclared` has no table `nope`"), "{got}");
+    let got = handled("f2", "too_big").await;
+    assert!(got.starts_with("too_big: "), "{got}");
+    // A wrong input type is the caller's own mistake: the caller ends failed.
+    let e = rt
+        .invoke::<_, String, UserError>("front", "f3", &"wrong_input")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, BeldiError::Failed { function, instance, message }
+            if function == "front" && instance == "f3" && message.contains("input of `wants_number`")),
+        "{e}"
+    );
+    // Every instance ended; the intent collector finds nothing to restart, ever.
+    assert!(beldi_runtime::explorer::unfinished(&rt).await.unwrap().is_empty());
+    let ic = beldi_runtime::collector::IcConfig {
+        restart_after: Duration::ZERO,
+        ..Default::default()
+    };
+    let report = rt.collect_intents(&ic).await.unwrap();
+    assert_eq!((report.pending, report.restarted), (0, 0), "{report:?}");
+    // The same answers again, from the stored results.
+    assert_eq!(handled("f1", "undeclared").await, got_again(&rt, "f1").await);
+    assert_eq!(value(&rt, "front", "t", "after").await, Some(1.into()));
+}
+
+async fn got_again(rt: &Runtime, instance: &str) -> String {
+    rt.invoke::<_, String, UserError>("front", instance, &"undeclared")
+        .await
+        .unwrap()
+        .unwrap()
 }
