@@ -135,6 +135,15 @@ const RULES: &[Rule] = &[
         help: "wrap it in `ctx.side_effect(|| ...)`",
     },
     Rule {
+        matches: |p| {
+            ends(p, &["time", "timeout"])
+                || ends(p, &["time", "timeout_at"])
+                || ends(p, &["tokio", "time", "Timeout"])
+        },
+        what: "races an operation against the clock",
+        help: "a timeout's outcome depends on the clock, so a re-execution can decide otherwise, and the abandoned call goes on; give the callee a `#[beldi::function(timeout = \"…\")]` instead",
+    },
+    Rule {
         matches: |p| ends(p, &["tokio", "time", "sleep"]) || ends(p, &["std", "thread", "sleep"]),
         what: "sleeps",
         help: "use `ctx.sleep(duration).await?`, which a re-execution resumes",
