@@ -680,19 +680,29 @@ impl Ctx {
             step,
             is_async: false,
         };
-        let exec = self
-            .inner
-            .rt
-            .call_callee(
-                function,
+        let (rt, function_name, plan) = (
+            self.inner.rt.clone(),
+            function.to_owned(),
+            self.inner.plan.clone(),
+        );
+        let attempt = self.inner.attempt;
+        let run = async move {
+            rt.call_callee(
+                &function_name,
                 &callee,
                 input,
                 Some(caller),
-                self.inner.plan.clone(),
-                self.inner.attempt,
+                plan,
+                attempt,
                 txn,
             )
-            .await?;
+            .await
+        };
+        let exec = match &self.txn {
+            // A participant call runs to its end whatever the body does with this future.
+            Some(t) => t.track(run).await?,
+            None => run.await?,
+        };
         self.maybe_crash(CrashPoint::Inside(step)).await;
         let logged = log::set_call_result(
             &*self.inner.store,

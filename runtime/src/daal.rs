@@ -327,12 +327,16 @@ impl<'a> Daal<'a> {
 
     /// Every row of `key` and the entry `cid` if one of them holds it (one query). Faithful
     /// to the paper: the entry may be in any row, so all of them are looked at.
-    pub async fn find(&self, key: &str, cid: &str) -> Result<(Vec<Row>, Option<Entry>), StoreError> {
+    pub async fn find(
+        &self,
+        key: &str,
+        cid: &str,
+    ) -> Result<(Vec<Row>, Option<Entry>), StoreError> {
         let rows = self.rows(key).await?;
         for r in &rows {
             if let Some(e) = r.entry(cid) {
-                let e = e
-                    .map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")))?;
+                let e =
+                    e.map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")))?;
                 return Ok((rows, Some(e)));
             }
         }
@@ -342,7 +346,12 @@ impl<'a> Daal<'a> {
     /// Checks `actions` on the tail among `rows` (an empty row for a new key), in memory, so
     /// a write that cannot succeed (too large, invalid path) fails before anything about it
     /// is written.
-    pub fn precheck(&self, rows: &[Row], key: &str, actions: &[UpdateAction]) -> Result<(), StoreError> {
+    pub fn precheck(
+        &self,
+        rows: &[Row],
+        key: &str,
+        actions: &[UpdateAction],
+    ) -> Result<(), StoreError> {
         let mut probe = match rows.last() {
             Some(r) => r.0.clone(),
             None => Self::empty_row(key, &row_id(0)),

@@ -130,10 +130,12 @@ pub async fn may_collect(rt: &Runtime, it: &Intent, done_before: i64) -> Result<
     let tables = rt.tables(&caller.function)?;
     let store = &**rt.store();
     if caller.is_async {
-        return Ok(match intent::get(store, &tables.intent(), &caller.instance).await? {
-            None => true,
-            Some(c) => c.done && c.done_ms.is_some_and(|t| t <= done_before),
-        });
+        return Ok(
+            match intent::get(store, &tables.intent(), &caller.instance).await? {
+                None => true,
+                Some(c) => c.done && c.done_ms.is_some_and(|t| t <= done_before),
+            },
+        );
     }
     if let Some(rec) = log::get(store, &tables.log(), &caller.instance, caller.step).await?
         && crate::invoke::logged_result(&rec).is_some()

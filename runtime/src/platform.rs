@@ -852,6 +852,13 @@ impl Runtime {
                 return Err(crashed(format!("timed out after {:?}", f.timeout)));
             }
         };
+        // A participant returns only once every call it made in the transaction settled
+        // (its caller then decides on a complete picture).
+        if let Some(t) = ctx.txn.clone()
+            && let Some(e) = t.settle().await
+        {
+            return Err(e);
+        }
         let result = match ctx.take_failure() {
             // A participant that died under wait-die finishes with that outcome as its
             // result: its caller turns it back into the death, and the instance is done

@@ -91,22 +91,91 @@ pub struct TxnState {
     pub(crate) coordinator: bool,
     /// Why the transaction must abort (set when it died under wait-die).
     pub(crate) died: Mutex<Option<String>>,
+    /// Participant calls made from this context that have not settled yet (the callee
+    /// runs on even when the body drops the call's future).
+    inflight: std::sync::atomic::AtomicUsize,
+    /// The error of a participant call that failed after the body stopped waiting for it:
+    /// this execution must not decide the transaction.
+    unsettled: Mutex<Option<BeldiError>>,
 }
 
 impl TxnState {
-    pub(crate) fn participant(ctx: TxnCtx) -> Arc<TxnState> {
+    fn new(ctx: TxnCtx, coordinator: bool) -> Arc<TxnState> {
         Arc::new(TxnState {
             ctx,
-            coordinator: false,
+            coordinator,
             died: Mutex::new(None),
+            inflight: Default::default(),
+            unsettled: Mutex::new(None),
         })
     }
+    pub(crate) fn participant(ctx: TxnCtx) -> Arc<TxnState> {
+        TxnState::new(ctx, false)
+    }
     pub(crate) fn coordinator(ctx: TxnCtx) -> Arc<TxnState> {
-        Arc::new(TxnState {
-            ctx,
-            coordinator: true,
-            died: Mutex::new(None),
-        })
+        TxnState::new(ctx, true)
+    }
+
+    /// Runs participant call `call` to its end whatever the body does with the returned
+    /// future: the call runs in a task of its own, counted until it settles, so the
+    /// transaction is decided only once every participant call has ([`TxnState::settle`]).
+    /// A call the body stopped waiting for still counts: its death dooms the transaction,
+    /// and its failure fails this execution.
+    pub(crate) fn track<F>(
+        self: &Arc<Self>,
+        call: F,
+    ) -> impl std::future::Future<Output = Result<crate::platform::Execution, BeldiError>> + Send + 'static
+    where
+        F: std::future::Future<Output = Result<crate::platform::Execution, BeldiError>>
+            + Send
+            + 'static,
+    {
+        use std::sync::atomic::Ordering;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let state = self.clone();
+        tokio::spawn(async move {
+            let out = call.await;
+            if let Err(out) = tx.send(out) {
+                // Nobody waits for it any more: keep what it means for the transaction.
+                match out {
+                    Ok(exec) => {
+                        if let Some(why) = exec.result.as_m().and_then(|m| m.get(DIED)) {
+                            state.mark_died(why.as_s().unwrap_or("a participant died"));
+                        }
+                    }
+                    Err(e) => {
+                        state
+                            .unsettled
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                    }
+                }
+            }
+            state.inflight.fetch_sub(1, Ordering::SeqCst);
+        });
+        async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(BeldiError::Corrupt {
+                    what: "participant call".into(),
+                    message: "its task ended without an outcome".into(),
+                })
+            })
+        }
+    }
+
+    /// Waits until every participant call made from this context has settled; the error of
+    /// one that failed unobserved, if any.
+    pub(crate) async fn settle(&self) -> Option<BeldiError> {
+        use std::sync::atomic::Ordering;
+        while self.inflight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.unsettled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
     /// Records that the transaction died (first reason wins).
     pub(crate) fn mark_died(&self, why: &str) {
@@ -175,8 +244,8 @@ async fn shadow_put_write(
     if let Some(v) = value {
         item.insert(VALUE.into(), v);
     }
-    let newer_or_absent = Condition::not_exists(SHADOW_VERSION)
-        .or(Condition::lt(SHADOW_VERSION, version));
+    let newer_or_absent =
+        Condition::not_exists(SHADOW_VERSION).or(Condition::lt(SHADOW_VERSION, version));
     let put = Put::new(ctx.inner.tables.shadow(), item).condition(newer_or_absent);
     match ctx.inner.store.put(put).await {
         Ok(_) => Ok(()),
@@ -654,8 +723,7 @@ pub(crate) async fn collect_shadow(
     for (txn, items) in shadow_by_txn(store, shadow).await? {
         let finished = items.iter().any(|i| {
             is_marker(i)
-                && i
-                    .get(FINISHED_AT)
+                && i.get(FINISHED_AT)
                     .and_then(AttrValue::as_i64)
                     .is_some_and(|t| t <= finished_before)
         });
@@ -733,6 +801,13 @@ impl TxnBlock {
                 wait_die: false,
             });
         };
+        // Every participant call must have settled before the decision, also one whose
+        // future the body dropped (`try_join!` after another call failed, say): a callee
+        // still running could take locks after an abort released them, or buffer writes a
+        // commit would miss.
+        if let Some(e) = state.settle().await {
+            return TxnEnd::Failed(e);
+        }
         // An execution that already failed (a crash of a participant, a store error) will be
         // re-executed: it must not decide the transaction's fate now.
         if let Some(e) = inside.failed() {

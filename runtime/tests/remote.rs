@@ -94,13 +94,23 @@ async fn a_replayed_spawn_posts_no_second_run() {
     );
     for attempt in 0..4 {
         let e = host
-            .execute("front", "replayed", AttrValue::S("k".into()), crash.clone(), attempt)
+            .execute(
+                "front",
+                "replayed",
+                AttrValue::S("k".into()),
+                crash.clone(),
+                attempt,
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
     }
     host.wait_background().await;
-    assert_eq!(posted.load(Ordering::SeqCst), 1, "one run of the spawned callee posted");
+    assert_eq!(
+        posted.load(Ordering::SeqCst),
+        1,
+        "one run of the spawned callee posted"
+    );
 }
 
 #[tokio::test]

@@ -28,7 +28,8 @@ macro_rules! holes_suite {
             a_lagging_duplicate_does_not_roll_back_a_shadow_write,
             a_replay_after_commit_leaves_no_shadow_item_after_gc,
             collectors_refuse_windows_shorter_than_a_per_function_timeout,
-            a_deterministic_failure_ends_the_instance_and_its_caller_can_handle_it);
+            a_deterministic_failure_ends_the_instance_and_its_caller_can_handle_it,
+            a_transaction_is_decided_only_after_every_participant_call_settled);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -117,8 +118,13 @@ pub async fn a_collected_async_callee_is_not_run_again_by_a_late_caller_replay(b
 }
 
 /// Registers `name`, whose body runs `first` until `flip` is set and `second` after.
-fn flipping<F1, F2, Fut1, Fut2>(rt: &Runtime, name: &str, flip: &Arc<AtomicBool>, first: F1, second: F2)
-where
+fn flipping<F1, F2, Fut1, Fut2>(
+    rt: &Runtime,
+    name: &str,
+    flip: &Arc<AtomicBool>,
+    first: F1,
+    second: F2,
+) where
     F1: Fn(Ctx) -> Fut1 + Send + Sync + 'static,
     F2: Fn(Ctx) -> Fut2 + Send + Sync + 'static,
     Fut1: std::future::Future<Output = Result<(), UserError>> + Send + 'static,
@@ -145,7 +151,13 @@ where
 async fn replay_after_flip(rt: &Runtime, name: &str, flip: &AtomicBool) -> BeldiError {
     flip.store(false, Ordering::SeqCst);
     let e = rt
-        .execute(name, "i1", AttrValue::Null, FaultPlan::crash_at(CrashPoint::After(0)), 0)
+        .execute(
+            name,
+            "i1",
+            AttrValue::Null,
+            FaultPlan::crash_at(CrashPoint::After(0)),
+            0,
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
@@ -188,7 +200,11 @@ pub async fn a_replay_writing_another_key_at_a_logged_step_is_non_determinism(b:
     let e = replay_after_flip(&rt, "writer", &flip).await;
     assert_non_determinism(&e, "write of `t/k1`", "write of `t/k2`");
     assert_eq!(value(&rt, "writer", "t", "k1").await, Some(1.into()));
-    assert_eq!(value(&rt, "writer", "t", "k2").await, None, "nothing applied");
+    assert_eq!(
+        value(&rt, "writer", "t", "k2").await,
+        None,
+        "nothing applied"
+    );
 }
 
 /// A7: a write where a read (or a call) was logged was never checked against the log.
@@ -212,12 +228,18 @@ pub async fn a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism
         },
         |ctx| async move { Ok(ctx.delete("t", "k").await?) },
     );
-    rt.register("noop", &[], |_ctx: Ctx, _: ()| async move { Ok::<_, UserError>(()) })
-        .unwrap();
+    rt.register("noop", &[], |_ctx: Ctx, _: ()| async move {
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
     rt.provision().await.unwrap();
     let e = replay_after_flip(&rt, "reader", &flip).await;
     assert_non_determinism(&e, "read of `t/k`", "write of `t/k`");
-    assert_eq!(value(&rt, "reader", "t", "k").await, None, "nothing applied");
+    assert_eq!(
+        value(&rt, "reader", "t", "k").await,
+        None,
+        "nothing applied"
+    );
     let e = replay_after_flip(&rt, "caller", &flip).await;
     assert_non_determinism(&e, "call of `noop`", "delete of `t/k`");
 }
@@ -312,7 +334,11 @@ pub async fn a_lagging_duplicate_does_not_roll_back_a_shadow_write(b: &Backend) 
         rt.execute("coord", "c1", AttrValue::Null, FaultPlan::none(), 1),
     );
     assert!(a.is_ok() || b2.is_ok(), "one copy finished: {a:?} {b2:?}");
-    assert_eq!(value(&rt, "part", "t", "a").await, Some(2.into()), "the last write commits");
+    assert_eq!(
+        value(&rt, "part", "t", "a").await,
+        Some(2.into()),
+        "the last write commits"
+    );
 }
 
 /// A9: a copy of a participant that replays its writes after the commit re-created shadow
@@ -328,7 +354,9 @@ pub async fn a_replay_after_commit_leaves_no_shadow_item_after_gc(b: &Backend) {
     let copy = |attempt| {
         let (rt, gates) = (rt.clone(), gates.clone());
         async move {
-            let r = rt.execute("coord", "c1", AttrValue::Null, FaultPlan::none(), attempt).await;
+            let r = rt
+                .execute("coord", "c1", AttrValue::Null, FaultPlan::none(), attempt)
+                .await;
             gates.committed.notify_one();
             r
         }
@@ -353,8 +381,10 @@ pub async fn a_replay_after_commit_leaves_no_shadow_item_after_gc(b: &Backend) {
 /// while a duplicate of it still runs.
 pub async fn collectors_refuse_windows_shorter_than_a_per_function_timeout(b: &Backend) {
     let rt = runtime_with(b, Duration::from_secs(1));
-    rt.register("slow", &["t"], |_ctx: Ctx, _: ()| async move { Ok::<_, UserError>(()) })
-        .unwrap();
+    rt.register("slow", &["t"], |_ctx: Ctx, _: ()| async move {
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
     rt.set_timeout("slow", Duration::from_secs(5)).unwrap();
     let ic = beldi_runtime::collector::IcConfig {
         restart_after: Duration::from_secs(2),
@@ -366,9 +396,15 @@ pub async fn collectors_refuse_windows_shorter_than_a_per_function_timeout(b: &B
         .expect("restart_after 2 s < the 5 s timeout of `slow`");
     let msg = e.to_string();
     assert!(matches!(e, BeldiError::InvalidConfig { .. }), "{msg}");
-    assert!(msg.contains("`slow`") && msg.contains("5s") && msg.contains("2s"), "{msg}");
+    assert!(
+        msg.contains("`slow`") && msg.contains("5s") && msg.contains("2s"),
+        "{msg}"
+    );
     let e = rt
-        .spawn_garbage_collector(GcConfig::safe(Duration::from_secs(1), Duration::ZERO), Duration::from_secs(60))
+        .spawn_garbage_collector(
+            GcConfig::safe(Duration::from_secs(1), Duration::ZERO),
+            Duration::from_secs(60),
+        )
         .err()
         .expect("a 2 s window < 2 × 5 s");
     let msg = e.to_string();
@@ -382,9 +418,12 @@ pub async fn collectors_refuse_windows_shorter_than_a_per_function_timeout(b: &B
     )
     .unwrap()
     .stop();
-    rt.spawn_garbage_collector(GcConfig::safe(longest.timeout, Duration::ZERO), Duration::from_secs(60))
-        .unwrap()
-        .stop();
+    rt.spawn_garbage_collector(
+        GcConfig::safe(longest.timeout, Duration::ZERO),
+        Duration::from_secs(60),
+    )
+    .unwrap()
+    .stop();
 }
 
 /// Errors that never end: an instance whose body fails deterministically (an undeclared
@@ -402,7 +441,9 @@ pub async fn a_deterministic_failure_ends_the_instance_and_its_caller_can_handle
         };
         ctx.write("t", "after", 1.into()).await?;
         Ok::<_, UserError>(match got {
-            Err(BeldiError::Failed { function, message, .. }) => format!("{function}: {message}"),
+            Err(BeldiError::Failed {
+                function, message, ..
+            }) => format!("{function}: {message}"),
             other => format!("unexpected: {other:?}"),
         })
     })
@@ -413,7 +454,8 @@ pub async fn a_deterministic_failure_ends_the_instance_and_its_caller_can_handle
     })
     .unwrap();
     rt.register("too_big", &["t"], |ctx: Ctx, _: ()| async move {
-        ctx.write("t", "k", AttrValue::B(vec![0; 401 * 1024])).await?;
+        ctx.write("t", "k", AttrValue::B(vec![0; 401 * 1024]))
+            .await?;
         Ok::<_, UserError>(())
     })
     .unwrap();
@@ -432,7 +474,10 @@ pub async fn a_deterministic_failure_ends_the_instance_and_its_caller_can_handle
         }
     };
     let got = handled("f1", "undeclared").await;
-    assert!(got.starts_with("undeclared: function `undeclared` has no table `nope`"), "{got}");
+    assert!(
+        got.starts_with("undeclared: function `undeclared` has no table `nope`"),
+        "{got}"
+    );
     let got = handled("f2", "too_big").await;
     assert!(got.starts_with("too_big: "), "{got}");
     // A wrong input type is the caller's own mistake: the caller ends failed.
@@ -446,7 +491,12 @@ pub async fn a_deterministic_failure_ends_the_instance_and_its_caller_can_handle
         "{e}"
     );
     // Every instance ended; the intent collector finds nothing to restart, ever.
-    assert!(beldi_runtime::explorer::unfinished(&rt).await.unwrap().is_empty());
+    assert!(
+        beldi_runtime::explorer::unfinished(&rt)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let ic = beldi_runtime::collector::IcConfig {
         restart_after: Duration::ZERO,
         ..Default::default()
@@ -454,7 +504,10 @@ pub async fn a_deterministic_failure_ends_the_instance_and_its_caller_can_handle
     let report = rt.collect_intents(&ic).await.unwrap();
     assert_eq!((report.pending, report.restarted), (0, 0), "{report:?}");
     // The same answers again, from the stored results.
-    assert_eq!(handled("f1", "undeclared").await, got_again(&rt, "f1").await);
+    assert_eq!(
+        handled("f1", "undeclared").await,
+        got_again(&rt, "f1").await
+    );
     assert_eq!(value(&rt, "front", "t", "after").await, Some(1.into()));
 }
 
@@ -463,4 +516,68 @@ async fn got_again(rt: &Runtime, instance: &str) -> String {
         .await
         .unwrap()
         .unwrap()
+}
+
+/// A4: `try_join!` of two participant calls, one of which fails at once: the other call's
+/// future is dropped, but the callee goes on. The abort was decided while it still ran, so
+/// the lock it took afterwards was never released (and a commit could apply only part of
+/// its writes). Now the decision waits until every participant call has settled.
+pub async fn a_transaction_is_decided_only_after_every_participant_call_settled(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(30));
+    rt.register("coord", &[], |ctx: Ctx, _: ()| async move {
+        let out = txn(&ctx, async |c: &Ctx| {
+            let quick = async {
+                let r: Result<(), UserError> = c.call("quick", &()).await?;
+                r
+            };
+            let slow = async {
+                let r: Result<(), UserError> = c.call("slow", &()).await?;
+                r
+            };
+            tokio::try_join!(quick, slow).map(|_| ())
+        })
+        .await;
+        Ok::<_, UserError>(out.is_ok())
+    })
+    .unwrap();
+    rt.register("quick", &[], |_ctx: Ctx, _: ()| async move {
+        Err::<(), _>(UserError("no".into()))
+    })
+    .unwrap();
+    rt.register("slow", &["t"], |ctx: Ctx, _: ()| async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ctx.write("t", "k", 1.into()).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let committed = rt
+        .invoke::<_, bool, UserError>("coord", "c1", &())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!committed, "aborted: `quick` failed");
+    // Whatever was still running has finished by now.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    rt.wait_background().await;
+    let data = rt.tables("slow").unwrap().data("t").unwrap();
+    let daal = beldi_runtime::daal::Daal::new(&**rt.store(), &data, 16);
+    for (k, row) in daal.tails().await.unwrap() {
+        assert!(
+            row.holder().is_none(),
+            "slow/t/{k} still locked by {:?}",
+            row.holder()
+        );
+        assert!(
+            row.value().is_none(),
+            "slow/t/{k} written by an aborted transaction"
+        );
+    }
+    let open = beldi_runtime::data::open_transaction_items(&rt, "slow")
+        .await
+        .unwrap();
+    assert!(
+        open.is_empty(),
+        "open transaction items of `slow`: {open:?}"
+    );
 }

@@ -606,7 +606,11 @@ async fn failure(rt: &Runtime, function: &str, instance: &str) -> String {
         .execute(function, instance, AttrValue::Null, FaultPlan::none(), 0)
         .await
         .unwrap();
-    match beldi_runtime::platform::decode_result_of::<(), UserError>(function, instance, &exec.result) {
+    match beldi_runtime::platform::decode_result_of::<(), UserError>(
+        function,
+        instance,
+        &exec.result,
+    ) {
         Err(BeldiError::Failed { message, .. }) => message,
         other => panic!("{function} {instance}: expected a terminal failure, got {other:?}"),
     }
