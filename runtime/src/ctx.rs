@@ -665,6 +665,11 @@ impl Ctx {
         }
         let (callee, got) = self.invoke_record(step, "call", function).await?;
         if let Some(r) = crate::invoke::logged_result(&got) {
+            if let Some(t) = &self.txn
+                && r.as_m().is_some_and(|m| m.contains_key(crate::txn::DIED))
+            {
+                t.mark_replayed_death();
+            }
             return self.unless_died(r);
         }
         let txn = match &self.txn {

@@ -173,6 +173,17 @@ impl<'a> Daal<'a> {
         Key::with_sort(key, row)
     }
 
+    /// Whether `row` is full (a full row is frozen: it only gets its successor's link).
+    pub fn is_full(&self, row: &Row) -> bool {
+        row.entries() >= self.capacity
+    }
+
+    /// The condition under which a row is not full (and so is the tail: rows are appended
+    /// only when full).
+    pub fn not_full(&self) -> Condition {
+        Condition::lt(LOG_COUNT, self.capacity as i64)
+    }
+
     /// Every row of `key`, in chain order (one query, paginated if large).
     pub async fn rows(&self, key: &str) -> Result<Vec<Row>, StoreError> {
         Ok(self
@@ -237,7 +248,8 @@ impl<'a> Daal<'a> {
         item
     }
 
-    async fn create_head(&self, key: &str) -> Result<String, StoreError> {
+    /// Creates the first row of `key` unless it exists; returns its id.
+    pub async fn create_head(&self, key: &str) -> Result<String, StoreError> {
         let id = row_id(0);
         let item = Self::empty_row(key, &id);
         match self

@@ -27,7 +27,8 @@ pub struct LogRecord {
 }
 
 impl LogRecord {
-    fn from_item(item: &Item) -> LogRecord {
+    /// Reads a log item.
+    pub(crate) fn from_item(item: &Item) -> LogRecord {
         let s = |a: &str| {
             item.get(a)
                 .and_then(AttrValue::as_s)
@@ -55,20 +56,8 @@ pub async fn record_at(
     sort: &str,
     record: LogRecord,
 ) -> Result<LogRecord, StoreError> {
-    let mut item = Item::new();
-    item.insert(INSTANCE.into(), instance.into());
-    item.insert(STEP.into(), sort.into());
-    item.insert(KIND.into(), record.kind.clone().into());
-    item.insert(TARGET.into(), record.target.clone().into());
-    if let Some(v) = &record.value {
-        item.insert(VALUE.into(), v.clone());
-    }
     match store
-        .put(
-            Put::new(table, item)
-                .if_absent(INSTANCE)
-                .return_item_on_failure(),
-        )
+        .put(put_if_absent(table, instance, sort, &record))
         .await
     {
         Ok(_) => Ok(record),
@@ -78,6 +67,22 @@ pub async fn record_at(
         }) => Ok(LogRecord::from_item(&existing)),
         Err(e) => Err(e),
     }
+}
+
+/// The put-if-absent of `record` under sort key `sort` of `instance` (returning the
+/// existing item on failure), for use inside a transaction.
+pub(crate) fn put_if_absent(table: &str, instance: &str, sort: &str, record: &LogRecord) -> Put {
+    let mut item = Item::new();
+    item.insert(INSTANCE.into(), instance.into());
+    item.insert(STEP.into(), sort.into());
+    item.insert(KIND.into(), record.kind.clone().into());
+    item.insert(TARGET.into(), record.target.clone().into());
+    if let Some(v) = &record.value {
+        item.insert(VALUE.into(), v.clone());
+    }
+    Put::new(table, item)
+        .if_absent(INSTANCE)
+        .return_item_on_failure()
 }
 
 /// Logs `record` at `(instance, step)` unless the step is logged already; returns the

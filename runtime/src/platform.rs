@@ -78,6 +78,9 @@ pub struct RuntimeConfig {
     pub max_queue_age: Duration,
     /// Fault-tolerant (the default) or baseline (no logging; see [`crate::baseline`]).
     pub mode: Mode,
+    /// Longest an older transaction waits for one lock held by a younger one before it
+    /// gives up (and aborts, to be retried).
+    pub lock_wait: Duration,
 }
 
 /// How a runtime runs functions.
@@ -109,6 +112,7 @@ impl Default for RuntimeConfig {
             timeout: Duration::from_secs(60),
             max_queue_age: Duration::from_secs(60),
             mode: Mode::Beldi,
+            lock_wait: Duration::from_secs(10),
         }
     }
 }

@@ -31,19 +31,17 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::ctx::Ctx;
-use crate::daal::{Daal, Entry, HOLDER, VALUE, WriteResult};
+use crate::daal::{Daal, Entry, HOLDER, VALUE};
 use crate::error::BeldiError;
 use crate::log::LogRecord;
 use crate::store::{
-    AttrValue, Condition, Delete, Item, Key, Path, Put, Query, Store, StoreError, StoreExt,
-    UpdateAction,
+    AttrValue, CancellationReason, Condition, Delete, Item, Key, Path, Put, Query, Store,
+    StoreError, StoreExt, TransactOp, TransactWrite, Update, UpdateAction,
 };
 use crate::tables::{DAAL_KEY, DAAL_ROW};
 
 /// The holder's start time attribute of a DAAL row.
 pub const HOLDER_TS: &str = "HT";
-/// Longest an older transaction waits for one lock before giving up (and aborting).
-pub const MAX_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The key of a participant's stored result when it died under wait-die.
 pub const DIED: &str = "died";
@@ -97,6 +95,9 @@ pub struct TxnState {
     /// The error of a participant call that failed after the body stopped waiting for it:
     /// this execution must not decide the transaction.
     unsettled: Mutex<Option<BeldiError>>,
+    /// Whether the death was replayed from the log (the execution that met it backed off
+    /// for it already).
+    replayed_death: std::sync::atomic::AtomicBool,
 }
 
 impl TxnState {
@@ -107,6 +108,7 @@ impl TxnState {
             died: Mutex::new(None),
             inflight: Default::default(),
             unsettled: Mutex::new(None),
+            replayed_death: Default::default(),
         })
     }
     pub(crate) fn participant(ctx: TxnCtx) -> Arc<TxnState> {
@@ -183,6 +185,11 @@ impl TxnState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert_with(|| why.to_owned());
+    }
+    /// Records that the death was replayed from the log.
+    pub(crate) fn mark_replayed_death(&self) {
+        self.replayed_death
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     fn died(&self) -> Option<String> {
         self.died.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -289,11 +296,13 @@ fn died(txn: &TxnCtx, reason: String) -> BeldiError {
 
 /// Takes the lock of `key` for the transaction, waiting if older, dying if younger.
 ///
-/// Only attempts made while the lock looks free are logged (as conditional writes of the
-/// holder, `<cid>.L<k>`); waiting writes nothing. A death is logged (`<step>.D` in the log)
-/// before it is acted on. A re-execution first replays what was logged: a logged death
-/// dies again, a logged successful attempt holds the lock again — whatever the lock's
-/// state is now.
+/// The outcome is **one** record at a fixed address, `<step>.LK` in the function's log,
+/// written with put-if-absent: taking the lock writes it (`took`) in one transaction with
+/// the holder on the key's tail row; dying writes it (`died`) alone. So every copy of the
+/// instance takes the same decision: a copy that finds the record adopts it, whatever the
+/// lock's state is now. (A death recorded apart from the take let one copy die while a
+/// twin took the lock later, which then leaked.) Waiting writes nothing, and a death
+/// never touches the contended row.
 async fn lock(
     ctx: &Ctx,
     state: &TxnState,
@@ -308,92 +317,117 @@ async fn lock(
     }
     let store = &*ctx.inner.store;
     let log_table = ctx.inner.tables.log();
-    let death_key = format!("{}.D", crate::log::step_key(step));
+    let instance = &ctx.inner.instance;
+    let outcome_key = format!("{}.LK", crate::log::step_key(step));
     let daal = Daal::new(store, data, ctx.inner.row_capacity);
-    let base = ctx.cid(step);
-    // Replay what an earlier execution logged.
-    let mut attempt = 0u32;
-    let rows = daal.rows(key).await?;
-    loop {
-        let cid = format!("{base}.L{attempt}");
-        match rows.iter().find_map(|r| r.entry(&cid)) {
-            Some(Ok(Entry::CondWrite(true))) => {
-                shadow_put(ctx, txn, shadow_sort('L', table, key), None).await?;
-                return Ok(());
-            }
-            Some(_) => attempt += 1,
-            None => break,
-        }
-    }
     let die = |why: String| -> BeldiError {
         state.mark_died(&why);
         died(txn, why)
     };
-    if let Some(rec) =
-        crate::log::get_at(store, &log_table, &ctx.inner.instance, &death_key).await?
-    {
-        return Err(die(rec.target));
+    // What a logged outcome means: `Ok` if the lock is held, the death otherwise.
+    let adopt = async |rec: LogRecord| -> Result<(), BeldiError> {
+        if rec.target == TOOK {
+            shadow_put(ctx, txn, shadow_sort('L', table, key), None).await?;
+            return Ok(());
+        }
+        let why = rec
+            .value
+            .as_ref()
+            .and_then(AttrValue::as_s)
+            .unwrap_or("wait-die: the lock was held by another transaction")
+            .to_owned();
+        Err(die(why))
+    };
+    if let Some(rec) = crate::log::get_at(store, &log_table, instance, &outcome_key).await? {
+        if rec.target != TOOK {
+            state.mark_replayed_death();
+        }
+        return adopt(rec).await;
     }
     let free_or_mine = Condition::not_exists(HOLDER).or(Condition::eq(HOLDER, txn.id.as_str()));
-    let take = [
-        UpdateAction::set(HOLDER, txn.id.as_str()),
-        UpdateAction::set(HOLDER_TS, txn.ts),
-    ];
+    let lock_wait = ctx.inner.rt.config().lock_wait;
     let started = std::time::Instant::now();
     let mut backoff = Duration::from_millis(1);
     loop {
-        let tail = daal.tail(key).await?;
-        let (hid, hts) = tail
-            .as_ref()
-            .map(|r| {
-                (
-                    r.0.get(HOLDER)
-                        .and_then(AttrValue::as_s)
-                        .unwrap_or("")
-                        .to_owned(),
-                    r.0.get(HOLDER_TS)
-                        .and_then(AttrValue::as_i64)
-                        .unwrap_or(i64::MAX),
-                )
-            })
-            .unwrap_or_default();
-        if hid.is_empty() || hid == txn.id {
-            let cid = format!("{base}.L{attempt}");
-            attempt += 1;
-            let got = match daal
-                .write(
-                    key,
-                    &cid,
-                    Entry::CondWrite(true),
-                    &take,
-                    Some(&free_or_mine),
-                )
-                .await?
-            {
-                WriteResult::Fresh(e) | WriteResult::Logged(e) => e,
-            };
-            if got == Entry::CondWrite(true) {
-                shadow_put(ctx, txn, shadow_sort('L', table, key), None).await?;
-                return Ok(());
+        let tail = match daal.tail(key).await? {
+            Some(t) => t,
+            None => {
+                daal.create_head(key).await?;
+                continue;
             }
-            continue; // taken meanwhile: look again
+        };
+        if daal.is_full(&tail) {
+            daal.append(key, &tail).await?;
+            continue;
         }
-        if txn.older_than(hts, &hid) && started.elapsed() < MAX_LOCK_WAIT {
+        let hid = tail.0.get(HOLDER).and_then(AttrValue::as_s).unwrap_or("");
+        let hts = tail
+            .0
+            .get(HOLDER_TS)
+            .and_then(AttrValue::as_i64)
+            .unwrap_or(i64::MAX);
+        if hid.is_empty() || hid == txn.id {
+            let took = LogRecord {
+                kind: "lock".into(),
+                target: TOOK.into(),
+                value: None,
+            };
+            let tx = TransactWrite::new()
+                .op(TransactOp::Put(crate::log::put_if_absent(
+                    &log_table,
+                    instance,
+                    &outcome_key,
+                    &took,
+                )))
+                .op(TransactOp::Update(
+                    Update::new(data, Key::with_sort(key, tail.id()))
+                        .action(UpdateAction::set(HOLDER, txn.id.as_str()))
+                        .action(UpdateAction::set(HOLDER_TS, txn.ts))
+                        // Not full, so still the tail (rows are appended only when full).
+                        .condition(free_or_mine.clone().and(daal.not_full())),
+                ));
+            match store.transact_write(tx).await {
+                Ok(()) => return adopt(took).await,
+                Err(StoreError::TransactionCancelled { reasons }) => {
+                    if let Some(CancellationReason::ConditionFailed { item: Some(rec) }) =
+                        reasons.first()
+                    {
+                        // A twin decided first.
+                        return adopt(LogRecord::from_item(rec)).await;
+                    }
+                    continue; // the row changed (taken, filled): look again
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let older = txn.older_than(hts, hid);
+        if older && started.elapsed() < lock_wait {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(20));
             continue;
         }
-        let why = format!("wait-die: `{table}/{key}` is held by the older transaction {hid}");
-        let rec = LogRecord {
-            kind: "die".into(),
-            target: why,
-            value: None,
+        let why = if older {
+            format!(
+                "wait-die: `{table}/{key}` is held by the younger transaction {hid}, for longer than the lock wait ({lock_wait:?})"
+            )
+        } else {
+            format!("wait-die: `{table}/{key}` is held by the older transaction {hid}")
         };
-        let logged =
-            crate::log::record_at(store, &log_table, &ctx.inner.instance, &death_key, rec).await?;
-        return Err(die(logged.target));
+        let death = LogRecord {
+            kind: "lock".into(),
+            target: DIED_OUTCOME.into(),
+            value: Some(AttrValue::S(why)),
+        };
+        // The decision: a death, unless a twin took the lock first.
+        let got = crate::log::record_at(store, &log_table, instance, &outcome_key, death).await?;
+        return adopt(got).await;
     }
 }
+
+/// The outcome of a lock step that took the lock.
+const TOOK: &str = "took";
+/// The outcome of a lock step that died.
+const DIED_OUTCOME: &str = "died";
 
 /// The value of `key` as the transaction sees it: its own buffered write, or the committed
 /// value; and the version of the buffered write (0: none).
@@ -822,8 +856,16 @@ impl TxnBlock {
             Some(_) if self.attempt < self.retries => {
                 self.attempt += 1;
                 // Back off before the next attempt: the older holder needs time to finish.
-                let ms = 2u64 << self.attempt.min(5);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+                // Not for a death replayed from the log: the execution that met it backed
+                // off already, and a replay of many deaths must not spend its timeout
+                // sleeping them again.
+                if !state
+                    .replayed_death
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    let ms = 2u64 << self.attempt.min(5);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
                 TxnEnd::Retry
             }
             Some(why) => TxnEnd::Failed(died(&state.ctx, why)),

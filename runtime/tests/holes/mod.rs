@@ -29,7 +29,9 @@ macro_rules! holes_suite {
             a_replay_after_commit_leaves_no_shadow_item_after_gc,
             collectors_refuse_windows_shorter_than_a_per_function_timeout,
             a_deterministic_failure_ends_the_instance_and_its_caller_can_handle_it,
-            a_transaction_is_decided_only_after_every_participant_call_settled);
+            a_transaction_is_decided_only_after_every_participant_call_settled,
+            replaying_many_wait_die_deaths_costs_no_backoff,
+            two_copies_of_a_participant_take_one_lock_decision);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -580,4 +582,174 @@ pub async fn a_transaction_is_decided_only_after_every_participant_call_settled(
         open.is_empty(),
         "open transaction items of `slow`: {open:?}"
     );
+}
+
+/// Wait-die replay: a transaction block that died many times (an older holder kept the
+/// lock) replayed every logged death with its backoff sleep again, so an instance with a
+/// long history of deaths spent its whole timeout replaying and never got to try again.
+/// Here 31 deaths (about 1.7 s of backoff when met) replay under a 1.2 s timeout.
+pub async fn replaying_many_wait_die_deaths_costs_no_backoff(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(30));
+    let locked = Arc::new(tokio::sync::Notify::new());
+    rt.register("holder", &[], |ctx: Ctx, _: ()| async move {
+        txn(&ctx, async |c: &Ctx| {
+            let r: Result<(), UserError> = c.call("account", &true).await?;
+            r
+        })
+        .await
+    })
+    .unwrap();
+    rt.register("younger", &[], |ctx: Ctx, _: ()| async move {
+        let mut block = ctx.__txn_block(1, 30);
+        loop {
+            let inside = block.begin().await?;
+            let out: Result<(), BeldiError> = async {
+                let _: Result<(), UserError> = inside.call("account", &false).await?;
+                Ok(())
+            }
+            .await;
+            match block.end(&inside, out.is_ok()).await {
+                beldi_runtime::txn::TxnEnd::Done => return Ok::<_, UserError>(true),
+                beldi_runtime::txn::TxnEnd::Retry => continue,
+                beldi_runtime::txn::TxnEnd::Failed(_) => return Ok(false),
+            }
+        }
+    })
+    .unwrap();
+    let l = locked.clone();
+    rt.register("account", &["t"], move |ctx: Ctx, hold: bool| {
+        let l = l.clone();
+        async move {
+            ctx.write("t", "k", 1.into()).await?;
+            if hold {
+                l.notify_one();
+                tokio::time::sleep(Duration::from_secs(6)).await;
+            }
+            Ok::<_, UserError>(())
+        }
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let holder = {
+        let rt = rt.clone();
+        tokio::spawn(async move { rt.invoke::<_, (), UserError>("holder", "h1", &()).await })
+    };
+    locked.notified().await;
+    // The younger transaction dies 31 times against the older holder, then gives up; it
+    // crashes before its result is recorded.
+    let e = rt
+        .execute(
+            "younger",
+            "y1",
+            AttrValue::Null,
+            FaultPlan::crash_instance("y1", CrashPoint::BeforeDone),
+            0,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
+    holder.await.unwrap().unwrap().unwrap();
+    // Its re-execution replays the 31 deaths from the log, well within a short timeout.
+    rt.set_timeout("younger", Duration::from_millis(1200))
+        .unwrap();
+    let replay = rt
+        .invoke::<_, bool, UserError>("younger", "y1", &())
+        .await
+        .unwrap();
+    assert_eq!(replay, Ok(false), "the replay reaches the logged outcome");
+}
+
+/// A5: two copies of one participant instance could take different lock decisions. The
+/// death was recorded in the log and the take in the DAAL row, and each copy read the
+/// death record once: copy 1 gave up waiting (older, past the lock wait) and died; copy 2,
+/// started later, had read no death and took the lock when the younger holder released
+/// it, after the transaction's abort had run: the lock leaked.
+pub async fn two_copies_of_a_participant_take_one_lock_decision(b: &Backend) {
+    let (store, ns) = b.fresh();
+    let rt = Runtime::with_config(
+        store,
+        RuntimeConfig {
+            namespace: ns,
+            row_capacity: 16,
+            timeout: Duration::from_secs(30),
+            max_queue_age: Duration::ZERO,
+            lock_wait: Duration::from_millis(800),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Set once the younger transaction holds the lock (one test per binary uses it).
+    static YOUNGER_HOLDS: AtomicBool = AtomicBool::new(false);
+    let younger_holds = &YOUNGER_HOLDS;
+    younger_holds.store(false, Ordering::SeqCst);
+    rt.register("older", &[], |ctx: Ctx, _: ()| async move {
+        txn(&ctx, async |c: &Ctx| {
+            // Begun (and so older) before the younger transaction takes the lock.
+            while !YOUNGER_HOLDS.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let r: Result<(), UserError> = c.call("account", &false).await?;
+            r
+        })
+        .await
+        .map(|_| true)
+        .or_else(|_| Ok::<_, UserError>(false))
+    })
+    .unwrap();
+    rt.register("younger", &[], |ctx: Ctx, _: ()| async move {
+        txn(&ctx, async |c: &Ctx| {
+            let r: Result<(), UserError> = c.call("account", &true).await?;
+            r
+        })
+        .await
+    })
+    .unwrap();
+    rt.register("account", &["t"], move |ctx: Ctx, hold: bool| async move {
+        ctx.write("t", "k", 1.into()).await?;
+        if hold {
+            YOUNGER_HOLDS.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let copy = |attempt: u32, after: Duration| {
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            rt.execute("older", "o1", AttrValue::Null, FaultPlan::none(), attempt)
+                .await
+        })
+    };
+    let first = copy(0, Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let younger = {
+        let rt = rt.clone();
+        tokio::spawn(async move { rt.invoke::<_, (), UserError>("younger", "y1", &()).await })
+    };
+    while !younger_holds.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Copy 1's participant gives up at 0.8 s; copy 2's starts at 0.6 s and would wait
+    // until 1.4 s, so it is still waiting when the younger holder releases the lock at 1.2 s.
+    let second = copy(1, Duration::from_millis(600));
+    younger.await.unwrap().unwrap().unwrap();
+    let (a, b2) = (first.await.unwrap(), second.await.unwrap());
+    assert!(a.is_ok() || b2.is_ok(), "{a:?} {b2:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    rt.wait_background().await;
+    let data = rt.tables("account").unwrap().data("t").unwrap();
+    let daal = beldi_runtime::daal::Daal::new(&**rt.store(), &data, 16);
+    for (k, row) in daal.tails().await.unwrap() {
+        assert!(
+            row.holder().is_none(),
+            "account/t/{k} still locked by {:?}",
+            row.holder()
+        );
+    }
+    let open = beldi_runtime::data::open_transaction_items(&rt, "account")
+        .await
+        .unwrap();
+    assert!(open.is_empty(), "{open:?}");
 }
