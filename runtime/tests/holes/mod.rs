@@ -693,7 +693,7 @@ pub async fn two_copies_of_a_participant_take_one_lock_decision(b: &Backend) {
         })
         .await
         .map(|_| true)
-        .or_else(|_| Ok::<_, UserError>(false))
+        .or(Ok::<_, UserError>(false))
     })
     .unwrap();
     rt.register("younger", &[], |ctx: Ctx, _: ()| async move {
