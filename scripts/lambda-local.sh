@@ -28,7 +28,7 @@ LOG_FILE="$STATE_DIR/cargo-lambda.log"
 START_TIMEOUT="${BELDI_LAMBDA_START_TIMEOUT:-900}"
 # Sync calls nest (a function calls another through the same Lambda), so allow several;
 # and a process killed mid-invocation keeps its slot for good (see the tests), so allow more.
-CONCURRENCY="${BELDI_LAMBDA_CONCURRENCY:-32}"
+CONCURRENCY="${BELDI_LAMBDA_CONCURRENCY:-64}"
 
 die() { echo "lambda-local: $*" >&2; exit 1; }
 

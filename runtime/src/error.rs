@@ -119,6 +119,22 @@ pub enum BeldiError {
         /// What went wrong, as the original error said.
         message: String,
     },
+    /// An async run event arrived later than the queue age the garbage collector's window
+    /// assumes, for an instance with no intent: it may have finished and been collected,
+    /// so the event creates nothing.
+    #[error(
+        "refused a run event of `{function}` instance `{instance}` sent {age:?} ago: older than the max queue age {max_queue_age:?}, and the instance does not exist"
+    )]
+    StaleEvent {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+        /// How old the event was.
+        age: std::time::Duration,
+        /// The runtime's `max_queue_age`.
+        max_queue_age: std::time::Duration,
+    },
     /// The process hosting a function answered with an error this runtime has no kind for.
     #[error("function `{function}` failed remotely: {message}")]
     Remote {
@@ -164,6 +180,7 @@ impl BeldiError {
             // log was written with (or a compatible one): the instance stays unfinished, so
             // the intent collector resumes it once that code runs.
             BeldiError::NonDeterminism { .. }
+            | BeldiError::StaleEvent { .. }
             | BeldiError::Crashed { .. }
             | BeldiError::StepFailed { .. }
             | BeldiError::Remote { .. }

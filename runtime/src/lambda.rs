@@ -125,6 +125,7 @@ impl LambdaRemote {
             input,
             caller: None,
             txn: None,
+            sent_at_ms: None,
         };
         self.send(&envelope).await?.into_result(function)
     }

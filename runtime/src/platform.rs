@@ -244,6 +244,7 @@ impl Runtime {
             input,
             caller,
             txn,
+            sent_at_ms: None,
         };
         crate::remote::execution(remote.send(&envelope).await?, name)
     }
@@ -286,6 +287,7 @@ impl Runtime {
             input,
             caller: Some(caller),
             txn: None,
+            sent_at_ms: Some(crate::intent::now_ms()),
         };
         remote.post(&run).await
     }

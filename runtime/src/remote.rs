@@ -52,6 +52,11 @@ pub enum Envelope {
         /// The transaction it runs in, or the commit or abort it is asked to do.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         txn: Option<TxnCtx>,
+        /// When the run was posted (ms since the epoch), for an async start sent as an
+        /// event: a host refuses to create an intent from an event older than the
+        /// runtime's `max_queue_age`, the queue age the GC window assumes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_at_ms: Option<i64>,
     },
     /// Create the intent of an async instance (exactly once), without running it. Replies
     /// `true` if this envelope created it, `false` if it existed.
@@ -154,6 +159,16 @@ pub enum ReplyError {
         /// Whether it died under wait-die.
         wait_die: bool,
     },
+    /// An async run event arrived later than the queue age the GC window assumes, for an
+    /// instance that does not exist (any more): nothing was created.
+    StaleEvent {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+        /// What the host said (age and limit).
+        message: String,
+    },
     /// Anything else (a store error, say), described.
     Failed {
         /// The description.
@@ -192,6 +207,13 @@ impl From<&BeldiError> for ReplyError {
                 reason: reason.clone(),
                 wait_die: *wait_die,
             },
+            BeldiError::StaleEvent {
+                function, instance, ..
+            } => ReplyError::StaleEvent {
+                function: function.clone(),
+                instance: instance.clone(),
+                message: e.to_string(),
+            },
             other => ReplyError::Failed {
                 message: other.to_string(),
             },
@@ -210,6 +232,14 @@ impl ReplyError {
                 }
             }
             ReplyError::UnknownFunction { function } => BeldiError::UnknownFunction(function),
+            ReplyError::StaleEvent {
+                function,
+                instance,
+                message,
+            } => BeldiError::Remote {
+                function,
+                message: format!("instance `{instance}`: {message}"),
+            },
             ReplyError::BadInput { message } => BeldiError::Serialization {
                 what: format!("input of `{function}`"),
                 message,
@@ -300,7 +330,11 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
             input,
             caller,
             txn,
+            sent_at_ms,
         } => {
+            if let Some(sent) = sent_at_ms {
+                refuse_stale(rt, &function, &instance, sent).await?;
+            }
             let exec = rt
                 .run_here(
                     &function,
@@ -354,6 +388,35 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
             Ok(AttrValue::S(format!("{r:?}")))
         }
     }
+}
+
+/// An event older than the queue age the GC window assumes may arrive after its instance
+/// finished and was collected: it must not create the instance again. It may still run an
+/// instance whose intent exists (the register before the event created it).
+async fn refuse_stale(
+    rt: &Runtime,
+    function: &str,
+    instance: &str,
+    sent_ms: i64,
+) -> Result<(), BeldiError> {
+    let age_ms = crate::intent::now_ms() - sent_ms;
+    let max = rt.config().max_queue_age;
+    if age_ms <= max.as_millis() as i64 {
+        return Ok(());
+    }
+    let table = rt.tables(function)?.intent();
+    if crate::intent::get(&**rt.store(), &table, instance)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    Err(BeldiError::StaleEvent {
+        function: function.to_owned(),
+        instance: instance.to_owned(),
+        age: std::time::Duration::from_millis(age_ms.max(0) as u64),
+        max_queue_age: max,
+    })
 }
 
 /// The reply to [`Envelope::Describe`]: `namespace`, `mode` and `functions`.

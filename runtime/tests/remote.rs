@@ -155,6 +155,7 @@ async fn an_envelope_round_trips_through_json() {
         input: AttrValue::M([("a".to_owned(), AttrValue::from(1))].into()),
         caller: None,
         txn: None,
+        sent_at_ms: None,
     };
     let wire = serde_json::to_value(&e).unwrap();
     assert_eq!(wire["beldi"], "run");
@@ -186,6 +187,7 @@ async fn bad_envelopes_get_structured_errors_and_write_nothing() {
         input: AttrValue::Null,
         caller: None,
         txn: None,
+        sent_at_ms: None,
     };
     let reply = remote::handle(&host, serde_json::to_value(&unknown).unwrap()).await;
     assert_eq!(
@@ -201,6 +203,7 @@ async fn bad_envelopes_get_structured_errors_and_write_nothing() {
         input: AttrValue::from(5),
         caller: None,
         txn: None,
+        sent_at_ms: None,
     };
     let reply = remote::handle(&host, serde_json::to_value(&wrong).unwrap()).await;
     assert!(
@@ -258,4 +261,49 @@ async fn the_intent_collector_runs_where_the_functions_are() {
         .await
         .unwrap();
     assert_eq!(got, Ok(1), "the restarted run's result, applied once");
+}
+
+/// A2: an async run event can sit in Lambda's queue for hours (AWS's default event age is
+/// 6 h). Arriving after its instance finished and was collected, it created and ran the
+/// instance again. A host now refuses an event older than the runtime's max queue age for
+/// an instance that does not exist, and creates nothing; an existing intent still runs.
+#[tokio::test]
+async fn a_stale_run_event_creates_nothing() {
+    let (_client, host, store, _dir) = pair().await;
+    let old = beldi_runtime::intent::now_ms() - 120_000; // 2 minutes ago; the limit is 60 s
+    let event = |instance: &str| {
+        serde_json::json!({
+            "beldi": "run",
+            "function": "count",
+            "instance": instance,
+            "input": {"S": "late"},
+            "caller": {"function": "front", "instance": "f1", "step": 1, "is_async": true},
+            "sent_at_ms": old,
+        })
+    };
+    let reply = remote::handle(&host, event("gone")).await;
+    assert!(
+        matches!(&reply, Reply::Error(ReplyError::StaleEvent { instance, message, .. })
+            if instance == "gone" && message.contains("older than the max queue age")),
+        "{reply:?}"
+    );
+    let intents = intent::all(&*store, &host.tables("count").unwrap().intent())
+        .await
+        .unwrap();
+    assert!(intents.is_empty(), "nothing created: {intents:?}");
+    // The same late event for an instance whose intent was registered runs it.
+    let caller = beldi_runtime::intent::CallerRef {
+        function: "front".into(),
+        instance: "f1".into(),
+        step: 1,
+        is_async: true,
+    };
+    let input: AttrValue = serde_json::from_value(serde_json::json!({"S": "late"})).unwrap();
+    assert!(
+        host.register_async("count", "kept", &input, &caller)
+            .await
+            .unwrap()
+    );
+    let reply = remote::handle(&host, event("kept")).await;
+    assert!(matches!(&reply, Reply::Ok(_)), "{reply:?}");
 }
