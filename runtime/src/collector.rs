@@ -6,8 +6,9 @@
 //! [`IcConfig::restart_after`] ago. Before re-running, the pass *claims* the restart with a
 //! conditional write that refreshes the start time, so two collectors never restart the same
 //! instance at once and a live instance (whose executions refresh the start time) is not
-//! restarted on every pass. An instance restarted [`IcConfig::max_restarts`] times is left
-//! alone and reported, so a deterministic failure does not loop forever.
+//! restarted on every pass. An instance with an execution running in this process
+//! ([`Runtime::is_running_here`]) is never restarted: that execution finishes it or ends.
+//! An instance restarted [`IcConfig::max_restarts`] times is left alone and reported.
 
 use std::time::Duration;
 
@@ -126,6 +127,9 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
                 report.pending += 1;
                 if it.start_ms > threshold {
                     continue; // started recently: may still be running
+                }
+                if rt.is_running_here(&name, &it.instance) {
+                    continue; // an execution in this process is on it
                 }
                 if it.restarts >= cfg.max_restarts {
                     report.gave_up.push((name.clone(), it.instance.clone()));

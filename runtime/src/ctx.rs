@@ -221,6 +221,13 @@ impl Ctx {
     /// Crashes here if the fault plan says so: signals the platform, which drops the body,
     /// and never returns.
     pub(crate) async fn maybe_crash(&self, point: CrashPoint) {
+        if let Some(gate) = self
+            .inner
+            .plan
+            .pauses(&self.inner.instance, self.inner.attempt, point)
+        {
+            gate.wait().await;
+        }
         if self
             .inner
             .plan

@@ -39,6 +39,76 @@ pub struct FaultPlan {
     /// Crash at each point with this probability, decided by a hash of the seed, the
     /// instance, the attempt and the point (so concurrent instances stay reproducible).
     pub random: Option<RandomCrashes>,
+    /// Pause execution `attempt` of instance `instance` at this point until the gate
+    /// opens: makes a lagging duplicate that resumes after the others moved on.
+    pub pause_at: Option<Pause>,
+}
+
+/// Where a [`FaultPlan`] pauses an execution, and the gate it waits for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pause {
+    /// The instance.
+    pub instance: String,
+    /// Its execution (the `attempt` number the execution runs under).
+    pub attempt: u32,
+    /// The point.
+    pub point: CrashPoint,
+    /// What it waits for.
+    pub gate: Gate,
+}
+
+/// A gate paused executions wait at until it is opened (once, for good). Cheap to clone;
+/// clones are the same gate.
+#[derive(Clone, Default)]
+pub struct Gate(std::sync::Arc<GateInner>);
+
+#[derive(Default)]
+struct GateInner {
+    open: std::sync::atomic::AtomicBool,
+    reached: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+    /// Opens the gate: every execution waiting at it goes on, and none waits again.
+    pub fn open(&self) {
+        self.0.open.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+    /// Whether an execution reached the gate.
+    pub fn reached(&self) -> bool {
+        self.0.reached.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    /// Waits until the gate is open.
+    pub async fn wait(&self) {
+        self.0
+            .reached
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        loop {
+            let notified = self.0.notify.notified();
+            if self.0.open.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.0.open.load(std::sync::atomic::Ordering::SeqCst);
+        write!(f, "Gate({})", if open { "open" } else { "closed" })
+    }
 }
 
 /// Random crashes.
@@ -59,22 +129,48 @@ impl FaultPlan {
     pub fn crash_at(point: CrashPoint) -> FaultPlan {
         FaultPlan {
             crash_at: Some((None, point)),
-            random: None,
+            ..FaultPlan::default()
         }
     }
     /// Crash at `point` of instance `instance` only.
     pub fn crash_instance(instance: impl Into<String>, point: CrashPoint) -> FaultPlan {
         FaultPlan {
             crash_at: Some((Some(instance.into()), point)),
-            random: None,
+            ..FaultPlan::default()
         }
     }
     /// Crash at random.
     pub fn random(seed: u64, probability: f64) -> FaultPlan {
         FaultPlan {
-            crash_at: None,
             random: Some(RandomCrashes { seed, probability }),
+            ..FaultPlan::default()
         }
+    }
+
+    /// Pause execution `attempt` of `instance` at `point` until `gate` opens.
+    pub fn pause(
+        instance: impl Into<String>,
+        attempt: u32,
+        point: CrashPoint,
+        gate: Gate,
+    ) -> FaultPlan {
+        FaultPlan {
+            pause_at: Some(Pause {
+                instance: instance.into(),
+                attempt,
+                point,
+                gate,
+            }),
+            ..FaultPlan::default()
+        }
+    }
+
+    /// The gate execution `attempt` of `instance` waits at, at `point`, if any.
+    pub fn pauses(&self, instance: &str, attempt: u32, point: CrashPoint) -> Option<&Gate> {
+        self.pause_at
+            .as_ref()
+            .filter(|p| p.instance == instance && p.attempt == attempt && p.point == point)
+            .map(|p| &p.gate)
     }
 
     /// Whether execution `attempt` of `instance` crashes at `point`.

@@ -144,6 +144,26 @@ struct Inner {
     trace: Mutex<Option<Vec<TracedExecution>>>,
     crashes: std::sync::atomic::AtomicU64,
     remote: RwLock<Option<Arc<dyn Remote>>>,
+    /// Executions running in this process, by (function, instance).
+    live: Mutex<HashMap<(String, String), usize>>,
+}
+
+/// Counts an execution as running in this process while it lives.
+struct LiveGuard {
+    rt: Runtime,
+    key: (String, String),
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let mut live = self.rt.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = live.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Longest instance id. With the default row capacity of 1,000 entries, a DAAL row's log
@@ -197,6 +217,7 @@ impl Runtime {
                 trace: Mutex::new(None),
                 crashes: std::sync::atomic::AtomicU64::new(0),
                 remote: RwLock::new(None),
+                live: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -680,6 +701,42 @@ impl Runtime {
         running.push(handle);
     }
 
+    fn count_live(&self, function: &str, instance: &str) -> LiveGuard {
+        let key = (function.to_owned(), instance.to_owned());
+        *self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_insert(0) += 1;
+        LiveGuard {
+            rt: self.clone(),
+            key,
+        }
+    }
+
+    /// Whether an execution of `instance` of `function` is running in this process now.
+    /// The intent collector never restarts such an instance: the running execution
+    /// finishes it, or ends (crashed, timed out) and is no longer running.
+    pub fn is_running_here(&self, function: &str, instance: &str) -> bool {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&(function.to_owned(), instance.to_owned()))
+    }
+
+    /// Whether every asynchronous execution started so far has ended.
+    pub fn background_idle(&self) -> bool {
+        self.inner
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .all(|h| h.is_finished())
+    }
+
     /// Waits until every asynchronous execution started so far has ended (finished or
     /// crashed).
     pub async fn wait_background(&self) {
@@ -808,6 +865,7 @@ impl Runtime {
                 ran: false,
             });
         }
+        let _live = self.count_live(name, instance);
         if !created {
             intent::touch(&*store, &intent_table, instance).await?;
         }

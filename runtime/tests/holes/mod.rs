@@ -31,7 +31,8 @@ macro_rules! holes_suite {
             a_deterministic_failure_ends_the_instance_and_its_caller_can_handle_it,
             a_transaction_is_decided_only_after_every_participant_call_settled,
             replaying_many_wait_die_deaths_costs_no_backoff,
-            two_copies_of_a_participant_take_one_lock_decision);
+            two_copies_of_a_participant_take_one_lock_decision,
+            the_explorer_passes_a_transactional_fan_out_of_contending_callees);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -752,4 +753,85 @@ pub async fn two_copies_of_a_participant_take_one_lock_decision(b: &Backend) {
         .await
         .unwrap();
     assert!(open.is_empty(), "{open:?}");
+}
+
+/// The explorer on a correct workflow whose async callees contend for one lock: a root
+/// spawns three workers, each adds its share to one total in a transaction. It reported
+/// false violations ("the crash point was not reached": which worker waits or dies, and so
+/// the steps it logs, differ from run to run) and paid a lock wait (10 s) for every crash of
+/// a lock holder. Now the report is empty, and a crashed holder is restarted at once.
+pub async fn the_explorer_passes_a_transactional_fan_out_of_contending_callees(b: &Backend) {
+    let report = beldi_runtime::explorer::explore(
+        "fan_out",
+        &(),
+        async || {
+            let rt = runtime_with(b, Duration::from_secs(30));
+            rt.register("fan_out", &[], |ctx: Ctx, _: ()| async move {
+                for share in 1..=3i64 {
+                    ctx.spawn("worker", &share).await?;
+                }
+                Ok::<_, UserError>(())
+            })?;
+            rt.register("worker", &[], |ctx: Ctx, share: i64| async move {
+                let mut block = ctx.__txn_block(1, 50);
+                loop {
+                    let inside = block.begin().await?;
+                    let out: Result<(), BeldiError> = async {
+                        let _: Result<(), UserError> = inside.call("ledger", &share).await?;
+                        Ok(())
+                    }
+                    .await;
+                    match block.end(&inside, out.is_ok()).await {
+                        beldi_runtime::txn::TxnEnd::Done => return Ok::<_, UserError>(()),
+                        beldi_runtime::txn::TxnEnd::Retry => continue,
+                        beldi_runtime::txn::TxnEnd::Failed(e) => return Err(e.into()),
+                    }
+                }
+            })?;
+            rt.register("ledger", &["t"], |ctx: Ctx, share: i64| async move {
+                let total: i64 = ctx.read_as("t", "total").await?.unwrap_or(0);
+                ctx.write_as("t", "total", &(total + share)).await?;
+                Ok::<_, UserError>(())
+            })?;
+            rt.provision().await?;
+            Ok(rt)
+        },
+        async |rt: &Runtime| {
+            let total = current_value(rt, "ledger", "t", "total")
+                .await
+                .map_err(|e| e.to_string())?;
+            if total != Some(6.into()) {
+                return Err(format!("total is {total:?}, expected 6"));
+            }
+            let data = rt
+                .tables("ledger")
+                .map_err(|e| e.to_string())?
+                .data("t")
+                .map_err(|e| e.to_string())?;
+            let daal = beldi_runtime::daal::Daal::new(&**rt.store(), &data, 16);
+            for (k, row) in daal.tails().await.map_err(|e| e.to_string())? {
+                if let Some(h) = row.holder() {
+                    return Err(format!("ledger/t/{k} still locked by {h:?}"));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    println!(
+        "[{}] transactional fan-out: {} instances, {} crash points ({} unreached), {} lagging duplicates, {} executions",
+        b.name(),
+        report.instances,
+        report.crash_points,
+        report.unreached.len(),
+        report.lagging,
+        report.executions
+    );
+    assert!(
+        report.instances >= 7,
+        "root, 3 workers, their ledger calls: {report:?}"
+    );
+    assert!(report.lagging > 0);
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
 }
