@@ -11,6 +11,7 @@
 //! | `GN` | number of entries collected by GC |
 //! | `NX` | id of the next row, once this row is full |
 //! | `H`  | lock holder (transactions) |
+//! | `N`  | the row's capacity, set when it is created (see [`CAPACITY`]) |
 //!
 //! Row ids are `00000000`, `00000001`, … in chain order, so the tail is the row with the
 //! highest id (one descending query of one item), and appending is idempotent: two racing
@@ -38,6 +39,10 @@ pub const GC_COUNT: &str = "GN";
 pub const NEXT: &str = "NX";
 /// Lock holder attribute.
 pub const HOLDER: &str = "H";
+/// Row capacity attribute: the N the row was created with. Every writer of the row holds
+/// it to this N, whatever its own configured capacity, so processes configured with
+/// different capacities agree on when the row is full.
+pub const CAPACITY: &str = "N";
 
 /// Default row capacity N. A log entry costs its id (instance id + `#` + step, 40–60 bytes
 /// with UUID ids, at most about 140 with the longest allowed id) plus a 2-byte outcome, so
@@ -123,6 +128,13 @@ impl Row {
     pub fn holder(&self) -> Option<&AttrValue> {
         self.0.get(HOLDER)
     }
+    /// The capacity the row was created with (`None`: a row from before rows said).
+    pub fn capacity(&self) -> Option<u64> {
+        self.0
+            .get(CAPACITY)
+            .and_then(AttrValue::as_i64)
+            .map(|n| n.max(1) as u64)
+    }
 }
 
 /// The row id of the `seq`-th row of a chain.
@@ -175,13 +187,25 @@ impl<'a> Daal<'a> {
 
     /// Whether `row` is full (a full row is frozen: it only gets its successor's link).
     pub fn is_full(&self, row: &Row) -> bool {
-        row.entries() >= self.capacity
+        row.entries() >= self.capacity_of(row)
     }
 
-    /// The condition under which a row is not full (and so is the tail: rows are appended
-    /// only when full).
-    pub fn not_full(&self) -> Condition {
-        Condition::lt(LOG_COUNT, self.capacity as i64)
+    /// The capacity `row` is held to: its own, or (a row from before rows said) this
+    /// chain's configured one.
+    fn capacity_of(&self, row: &Row) -> u64 {
+        row.capacity().unwrap_or(self.capacity)
+    }
+
+    /// The condition under which a row of capacity `cap` is not full (and so is the tail:
+    /// rows are appended only when full), and really has that capacity.
+    fn room_in(cap: u64) -> Condition {
+        Condition::lt(LOG_COUNT, cap as i64)
+            .and(Condition::eq(CAPACITY, cap as i64).or(Condition::not_exists(CAPACITY)))
+    }
+
+    /// The condition under which `row` (as read) is not full, and so is the tail.
+    pub fn not_full(&self, row: &Row) -> Condition {
+        Self::room_in(self.capacity_of(row))
     }
 
     /// Every row of `key`, in chain order (one query, paginated if large).
@@ -237,21 +261,22 @@ impl<'a> Daal<'a> {
         Ok(tails)
     }
 
-    /// A row `id` of `key` with no value and no log entry.
-    pub(crate) fn empty_row(key: &str, id: &str) -> Item {
+    /// A row `id` of `key` with no value and no log entry, of this chain's capacity.
+    pub(crate) fn empty_row(&self, key: &str, id: &str) -> Item {
         let mut item = Item::new();
         item.insert(DAAL_KEY.into(), key.into());
         item.insert(DAAL_ROW.into(), id.into());
         item.insert(LOGS.into(), AttrValue::M(Default::default()));
         item.insert(LOG_COUNT.into(), 0.into());
         item.insert(GC_COUNT.into(), 0.into());
+        item.insert(CAPACITY.into(), AttrValue::from(self.capacity as i64));
         item
     }
 
     /// Creates the first row of `key` unless it exists; returns its id.
     pub async fn create_head(&self, key: &str) -> Result<String, StoreError> {
         let id = row_id(0);
-        let item = Self::empty_row(key, &id);
+        let item = self.empty_row(key, &id);
         match self
             .store
             .put(Put::new(self.table, item).if_absent(DAAL_KEY))
@@ -270,7 +295,7 @@ impl<'a> Daal<'a> {
             return Ok(next.to_owned());
         }
         let id = next_row_id(full.id())?;
-        let mut item = Self::empty_row(key, &id);
+        let mut item = self.empty_row(key, &id);
         for attr in [VALUE, HOLDER, crate::txn::HOLDER_TS] {
             if let Some(v) = full.0.get(attr) {
                 item.insert(attr.into(), v.clone());
@@ -366,7 +391,7 @@ impl<'a> Daal<'a> {
     ) -> Result<(), StoreError> {
         let mut probe = match rows.last() {
             Some(r) => r.0.clone(),
-            None => Self::empty_row(key, &row_id(0)),
+            None => self.empty_row(key, &row_id(0)),
         };
         crate::store::eval::apply_actions(&mut probe, actions)?;
         crate::store::validate::item_within_limit(self.table, &probe)
@@ -383,18 +408,18 @@ impl<'a> Daal<'a> {
         cond: Option<&Condition>,
     ) -> Result<WriteResult, StoreError> {
         self.precheck(rows, key, actions)?;
-        let mut row = match rows.last() {
-            Some(r) => r.id().to_owned(),
-            None => self.create_head(key).await?,
+        let (mut row, mut cap) = match rows.last() {
+            Some(r) => (r.id().to_owned(), self.capacity_of(r)),
+            None => (self.create_head(key).await?, self.capacity),
         };
         let entry_path = Path::attr(LOGS).key(cid);
-        let room = Condition::not_exists(entry_path.clone())
-            .and(Condition::lt(LOG_COUNT, self.capacity as i64));
+        let absent = Condition::not_exists(entry_path.clone());
         let applied_entry = match entry {
             Entry::CondWrite(_) => Entry::CondWrite(true),
             e => e,
         };
         for _ in 0..MAX_ATTEMPTS {
+            let room = absent.clone().and(Self::room_in(cap));
             let condition = match cond {
                 Some(c) => room.clone().and(c.clone()),
                 None => room.clone(),
@@ -415,19 +440,24 @@ impl<'a> Daal<'a> {
             };
             let Some(current) = current.map(|b| Row(*b)) else {
                 // The row vanished (collected): start again from the current tail.
-                row = match self.tail(key).await? {
-                    Some(t) => t.id().to_owned(),
-                    None => self.create_head(key).await?,
+                (row, cap) = match self.tail(key).await? {
+                    Some(t) => (t.id().to_owned(), self.capacity_of(&t)),
+                    None => (self.create_head(key).await?, self.capacity),
                 };
                 continue;
             };
+            if self.capacity_of(&current) != cap {
+                cap = self.capacity_of(&current); // the row says otherwise: hold to its N
+                continue;
+            }
             if let Some(e) = current.entry(cid) {
                 return e
                     .map(WriteResult::Logged)
                     .map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")));
             }
-            if current.entries() >= self.capacity {
+            if current.entries() >= cap {
                 row = self.append(key, &current).await?;
+                cap = self.capacity; // re-read from the row if it says otherwise
                 continue;
             }
             if cond.is_none() {

@@ -47,7 +47,7 @@ pub async fn load(
     for (key, value) in items {
         // In beldi mode, the head row of a fresh chain, holding the value and no log entry.
         let mut item = if with_row {
-            Daal::empty_row(&key, &row_id(0))
+            Daal::new(&**rt.store(), &name, rt.config().row_capacity).empty_row(&key, &row_id(0))
         } else {
             Item::from([(DAAL_KEY.to_owned(), AttrValue::from(key.as_str()))])
         };

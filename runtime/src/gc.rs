@@ -102,6 +102,8 @@ pub struct GcReport {
     pub rows_unlinked: usize,
     /// Unlinked rows deleted.
     pub rows_deleted: usize,
+    /// Rows an appender created but never linked (it crashed in between), linked.
+    pub rows_linked: usize,
     /// Shadow items of transactions whose part finished before the window, deleted.
     pub shadow_items: usize,
 }
@@ -201,6 +203,7 @@ async fn collect_function(
             for row in &mut rows {
                 report.entries += remove_entries(store, &table, &key, row, &victims).await?;
             }
+            report.rows_linked += link_orphans(store, &table, &key, &mut rows).await?;
             report.rows_unlinked += unlink_collected(store, &table, &key, &rows, now).await?;
             for row in &rows {
                 let at = row.0.get(UNLINKED_AT).and_then(AttrValue::as_i64);
@@ -275,6 +278,44 @@ async fn remove_entries(
         }
     }
     Ok(removed)
+}
+
+/// Links each row that has a successor but no `NX` to it: an appender that crashed between
+/// putting the next row and linking it leaves the chain so (writers go on in the new row,
+/// the highest id), and an unlinked full row would never be collected. The link is the
+/// conditional write the appender would have made. Updates `rows` to what was written.
+async fn link_orphans(
+    store: &dyn crate::store::Store,
+    table: &str,
+    key: &str,
+    rows: &mut [Row],
+) -> Result<usize, BeldiError> {
+    let mut linked = 0;
+    for i in 0..rows.len().saturating_sub(1) {
+        if rows[i].next().is_some() || rows[i].0.contains_key(UNLINKED_AT) {
+            continue;
+        }
+        let Ok(expected) = rows[i].id().parse::<u64>().map(|n| row_id(n + 1)) else {
+            continue;
+        };
+        if rows[i + 1].id() != expected {
+            continue;
+        }
+        let link = Update::new(table, Key::with_sort(key, rows[i].id()))
+            .action(UpdateAction::set(NEXT, expected.as_str()))
+            .condition(Condition::not_exists(NEXT).and(Condition::exists(DAAL_ROW)));
+        match store.update(link).await {
+            Ok(_) => {
+                rows[i]
+                    .0
+                    .insert(NEXT.to_owned(), AttrValue::S(expected.clone()));
+                linked += 1;
+            }
+            Err(e) if e.is_condition_failed() => {} // linked (or gone) meanwhile
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(linked)
 }
 
 /// Unlinks fully collected full rows of one chain (never the head or the tail).

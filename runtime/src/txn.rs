@@ -384,7 +384,7 @@ async fn lock(
                         .action(UpdateAction::set(HOLDER, txn.id.as_str()))
                         .action(UpdateAction::set(HOLDER_TS, txn.ts))
                         // Not full, so still the tail (rows are appended only when full).
-                        .condition(free_or_mine.clone().and(daal.not_full())),
+                        .condition(free_or_mine.clone().and(daal.not_full(&tail))),
                 ));
             match store.transact_write(tx).await {
                 Ok(()) => return adopt(took).await,

@@ -32,7 +32,9 @@ macro_rules! holes_suite {
             a_transaction_is_decided_only_after_every_participant_call_settled,
             replaying_many_wait_die_deaths_costs_no_backoff,
             two_copies_of_a_participant_take_one_lock_decision,
-            the_explorer_passes_a_transactional_fan_out_of_contending_callees);
+            the_explorer_passes_a_transactional_fan_out_of_contending_callees,
+            writers_with_different_row_capacities_lose_no_write,
+            gc_reclaims_rows_around_an_append_that_crashed_before_linking);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -834,4 +836,107 @@ pub async fn the_explorer_passes_a_transactional_fan_out_of_contending_callees(b
     );
     assert!(report.lagging > 0);
     assert!(report.failures.is_empty(), "{:#?}", report.failures);
+}
+
+/// A11: the row capacity N was a per-process setting. A writer configured with a larger N
+/// that had read the chain before a writer with a smaller N appended a row wrote into the
+/// old row (its `LN < N` still held), below the new tail: the write was lost. Rows now
+/// carry their N and every writer holds them to it.
+pub async fn writers_with_different_row_capacities_lose_no_write(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(30));
+    rt.register("w", &["t"], |_ctx: Ctx, _: ()| async move {
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let table = rt.tables("w").unwrap().data("t").unwrap();
+    let store = rt.store();
+    let small = beldi_runtime::daal::Daal::new(&**store, &table, 2);
+    let large = beldi_runtime::daal::Daal::new(&**store, &table, 100);
+    let add = [UpdateAction::add("V", 1)];
+    let write = beldi_runtime::daal::Entry::Write;
+    small.write("k", "a#1", write, &add, None).await.unwrap();
+    small.write("k", "a#2", write, &add, None).await.unwrap();
+    // The large-capacity writer reads the chain: one row, 2 entries, room for 98 more.
+    let (stale, _) = large.find("k", "b#1").await.unwrap();
+    // The small-capacity writer finds the row full, appends a row and writes there.
+    small.write("k", "a#3", write, &add, None).await.unwrap();
+    // Now the large-capacity writer writes from what it read.
+    large
+        .write_from(&stale, "k", "b#1", write, &add, None)
+        .await
+        .unwrap();
+    let tail = small.tail("k").await.unwrap().unwrap();
+    assert_eq!(
+        tail.value(),
+        Some(&AttrValue::from(4)),
+        "all four writes in the tail"
+    );
+}
+
+/// A10: an appender that crashes between putting the next row and linking it leaves a
+/// full row without `NX`. Writers go on in the new row, but the GC never unlinked the
+/// unlinked row's successor (its predecessor's link was missing), so rows leaked.
+pub async fn gc_reclaims_rows_around_an_append_that_crashed_before_linking(b: &Backend) {
+    let (store, ns) = b.fresh();
+    let rt = Runtime::with_config(
+        store,
+        RuntimeConfig {
+            namespace: ns,
+            row_capacity: 2,
+            timeout: Duration::from_secs(30),
+            max_queue_age: Duration::ZERO,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    rt.register("w", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.update("t", "hot", bump()).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let run = |i: usize| {
+        let rt = rt.clone();
+        async move {
+            rt.invoke::<_, (), UserError>("w", &format!("w{i}"), &())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    run(0).await;
+    run(1).await; // row 0 is full
+    // An appender put row 1 (with row 0's value) and crashed before linking it.
+    let table = rt.tables("w").unwrap().data("t").unwrap();
+    let mut row1 = Item::new();
+    row1.insert("K".into(), "hot".into());
+    row1.insert("R".into(), beldi_runtime::daal::row_id(1).into());
+    row1.insert("L".into(), AttrValue::M(Default::default()));
+    row1.insert("LN".into(), 0.into());
+    row1.insert("GN".into(), 0.into());
+    row1.insert("N".into(), 2.into());
+    row1.insert("V".into(), 2.into());
+    rt.store()
+        .put(Put::new(table.as_str(), row1))
+        .await
+        .unwrap();
+    for i in 2..8 {
+        run(i).await;
+    }
+    assert_eq!(value(&rt, "w", "t", "hot").await, Some(8.into()));
+    let gc = GcConfig {
+        window: Duration::ZERO,
+        unlink_window: Duration::ZERO,
+    };
+    rt.collect_garbage(&gc).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    rt.collect_garbage(&gc).await.unwrap();
+    let rows = rt.store().scan_all(&table).await.unwrap();
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.get("R").and_then(AttrValue::as_s).map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2, "only the head and the tail are left: {ids:?}");
+    assert_eq!(value(&rt, "w", "t", "hot").await, Some(8.into()));
 }
