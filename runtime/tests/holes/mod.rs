@@ -34,7 +34,8 @@ macro_rules! holes_suite {
             two_copies_of_a_participant_take_one_lock_decision,
             the_explorer_passes_a_transactional_fan_out_of_contending_callees,
             writers_with_different_row_capacities_lose_no_write,
-            gc_reclaims_rows_around_an_append_that_crashed_before_linking);
+            gc_reclaims_rows_around_an_append_that_crashed_before_linking,
+            a_replayed_commit_with_other_shadow_entries_applies_nothing_again);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -939,4 +940,76 @@ pub async fn gc_reclaims_rows_around_an_append_that_crashed_before_linking(b: &B
         .collect();
     assert_eq!(ids.len(), 2, "only the head and the tail are left: {ids:?}");
     assert_eq!(value(&rt, "w", "t", "hot").await, Some(8.into()));
+}
+
+/// A8 (not reproducible: a test that shows it holds). Commit and abort entry ids were
+/// numbered by position among the shadow entries, so a replayed finish that sees other
+/// entries (re-created by a lagging copy) names an item's commit differently and tries it
+/// again. It cannot apply a stale value: every commit write is conditional on the
+/// transaction still holding the item's lock, which the first finish released. Ids are
+/// now keyed by the item anyway, so a replay names each commit the same way.
+pub async fn a_replayed_commit_with_other_shadow_entries_applies_nothing_again(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(30));
+    rt.register("co", &["t"], |ctx: Ctx, v: i64| async move {
+        let mut block = ctx.__txn_block(1, 0);
+        let inside = block.begin().await?;
+        let out = inside.write("t", "a", v.into()).await;
+        match block.end(&inside, out.is_ok()).await {
+            beldi_runtime::txn::TxnEnd::Done => Ok::<_, UserError>(out?),
+            beldi_runtime::txn::TxnEnd::Retry => Err(UserError("died".into())),
+            beldi_runtime::txn::TxnEnd::Failed(e) => Err(e.into()),
+        }
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    // T1 commits a = 1, then its coordinator crashes before recording its result.
+    let e = rt
+        .execute(
+            "co",
+            "c1",
+            1.into(),
+            FaultPlan::crash_instance("c1", CrashPoint::BeforeDone),
+            0,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
+    // T2 then commits a = 5.
+    rt.invoke::<_, (), UserError>("co", "c2", &5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(value(&rt, "co", "t", "a").await, Some(5.into()));
+    // A lagging copy re-created T1's buffered write, and other entries sort before it.
+    let txn_id = beldi_runtime::invoke::callee_id("co>txn", "c1", 1 << 24);
+    let shadow = rt.tables("co").unwrap().shadow();
+    let t1_finished = rt
+        .store()
+        .get(&shadow, &Key::with_sort(txn_id.as_str(), "F"))
+        .await
+        .unwrap();
+    assert!(t1_finished.is_some(), "T1's shadow partition is {txn_id}");
+    for sort in ["L\u{0}t\u{0} 0", "L\u{0}t\u{0} 1", "W\u{0}t\u{0}a"] {
+        let mut item = Item::new();
+        item.insert("K".into(), txn_id.as_str().into());
+        item.insert("R".into(), sort.into());
+        if sort.starts_with('W') {
+            item.insert("V".into(), 1.into());
+            item.insert("SV".into(), 1.into());
+        }
+        rt.store()
+            .put(Put::new(shadow.as_str(), item))
+            .await
+            .unwrap();
+    }
+    // T1's coordinator is re-executed and replays its commit: nothing is applied again.
+    rt.invoke::<_, (), UserError>("co", "c1", &1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        value(&rt, "co", "t", "a").await,
+        Some(5.into()),
+        "T2's value stands"
+    );
 }
