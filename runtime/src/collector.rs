@@ -97,6 +97,9 @@ pub struct IcReport {
     pub finished: usize,
     /// Instances given up on (function, instance), restarted too often.
     pub gave_up: Vec<(String, String)>,
+    /// Unfinished instances not restarted because an execution of theirs runs in the
+    /// process that made the pass.
+    pub running: usize,
 }
 
 /// Intents read per scan page.
@@ -129,6 +132,7 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
                     continue; // started recently: may still be running
                 }
                 if rt.is_running_here(&name, &it.instance) {
+                    report.running += 1;
                     continue; // an execution in this process is on it
                 }
                 if it.restarts >= cfg.max_restarts {

@@ -296,7 +296,12 @@ impl<'a> Daal<'a> {
         }
         let id = next_row_id(full.id())?;
         let mut item = self.empty_row(key, &id);
-        for attr in [VALUE, HOLDER, crate::txn::HOLDER_TS] {
+        for attr in [
+            VALUE,
+            HOLDER,
+            crate::txn::HOLDER_TS,
+            crate::txn::HOLDER_COORDINATOR,
+        ] {
             if let Some(v) = full.0.get(attr) {
                 item.insert(attr.into(), v.clone());
             }

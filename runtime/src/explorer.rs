@@ -121,8 +121,17 @@ fn restart_at_once() -> IcConfig {
 pub async fn quiesce(rt: &Runtime, max_passes: usize) -> Result<usize, BeldiError> {
     let cfg = restart_at_once();
     let mut pending = 0;
-    for _ in 0..max_passes {
-        pending = rt.collect_intents(&cfg).await?.pending;
+    let mut passes = 0;
+    while passes < max_passes {
+        let report = rt.collect_intents(&cfg).await?;
+        pending = report.pending;
+        if report.running > 0 && report.restarted == 0 {
+            // Running where the pass ran (not as this runtime's background work, say a
+            // posted event): let them finish before counting a pass.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        }
+        passes += 1;
         rt.wait_background().await;
         if pending == 0 {
             pending = rt.collect_intents(&cfg).await?.pending;

@@ -716,6 +716,63 @@ impl Runtime {
         }
     }
 
+    /// Restarts, in the background, the instance that would finish `instance` of
+    /// `function` if nothing runs it any more: the instance itself if it is a root or was
+    /// started asynchronously, else the nearest such caller up its chain of sync callers.
+    /// A contender for a lock held by a crashed transaction asks for this, so the lock is
+    /// freed now rather than when the intent collector restarts the holder. Only on the
+    /// local platform (with a remote, the hosting processes' collectors do it); nothing if
+    /// an execution of it runs in this process. (If one runs in another process, this adds
+    /// a concurrent duplicate, which the protocol makes harmless.)
+    pub(crate) fn revive(&self, function: &str, instance: &str) {
+        if self.has_remote() || self.inner.config.mode == Mode::Baseline {
+            return;
+        }
+        let (rt, mut f, mut i) = (self.clone(), function.to_owned(), instance.to_owned());
+        let handle = tokio::spawn(async move {
+            for _hop in 0..32 {
+                if rt.is_running_here(&f, &i) {
+                    return;
+                }
+                let Ok(table) = rt.tables(&f).map(|t| t.intent()) else {
+                    return;
+                };
+                let Ok(Some(it)) = intent::get(&**rt.store(), &table, &i).await else {
+                    return;
+                };
+                if it.done {
+                    return;
+                }
+                match &it.caller {
+                    Some(c) if !c.is_async => {
+                        (f, i) = (c.function.clone(), c.instance.clone());
+                    }
+                    _ => {
+                        let claimed =
+                            intent::claim_restart(&**rt.store(), &table, &i, it.start_ms).await;
+                        if matches!(claimed, Ok(true))
+                            && let Err(e) = rt
+                                .call_callee(
+                                    &f,
+                                    &i,
+                                    it.input,
+                                    it.caller,
+                                    FaultPlan::none(),
+                                    it.restarts + 1,
+                                    None,
+                                )
+                                .await
+                        {
+                            tracing::debug!("revived instance {i} of {f} did not finish: {e}");
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+        self.keep_background(handle);
+    }
+
     /// Whether an execution of `instance` of `function` is running in this process now.
     /// The intent collector never restarts such an instance: the running execution
     /// finishes it, or ends (crashed, timed out) and is no longer running.

@@ -371,6 +371,7 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
                 ("pending", r.pending),
                 ("restarted", r.restarted),
                 ("finished", r.finished),
+                ("running", r.running),
             ]);
             if let AttrValue::M(m) = &mut m {
                 let gave_up = r
@@ -475,6 +476,11 @@ pub fn ic_report(v: &AttrValue) -> Result<IcReport, BeldiError> {
         pending: n("pending")?,
         restarted: n("restarted")?,
         finished: n("finished")?,
+        // A host from before it said: none counted.
+        running: m
+            .get("running")
+            .and_then(AttrValue::as_i64)
+            .map_or(0, |n| n as usize),
         gave_up,
     })
 }

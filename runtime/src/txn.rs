@@ -42,6 +42,8 @@ use crate::tables::{DAAL_KEY, DAAL_ROW};
 
 /// The holder's start time attribute of a DAAL row.
 pub const HOLDER_TS: &str = "HT";
+/// The holder's coordinator (function and instance) attribute of a DAAL row.
+pub const HOLDER_COORDINATOR: &str = "HC";
 
 /// The key of a participant's stored result when it died under wait-die.
 pub const DIED: &str = "died";
@@ -66,6 +68,38 @@ pub struct TxnCtx {
     pub ts: i64,
     /// What the callee is asked to do.
     pub instruction: Instruction,
+    /// The instance that began the transaction (recorded with its locks, so a contender
+    /// can have it restarted when it no longer runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinator: Option<Coordinator>,
+}
+
+/// The function and instance that began a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Coordinator {
+    /// The function.
+    pub function: String,
+    /// The instance.
+    pub instance: String,
+}
+
+impl Coordinator {
+    fn to_attr(&self) -> AttrValue {
+        AttrValue::M(
+            [
+                ("f".to_owned(), AttrValue::S(self.function.clone())),
+                ("i".to_owned(), AttrValue::S(self.instance.clone())),
+            ]
+            .into(),
+        )
+    }
+    fn from_attr(v: &AttrValue) -> Option<Coordinator> {
+        let m = v.as_m()?;
+        Some(Coordinator {
+            function: m.get("f")?.as_s()?.to_owned(),
+            instance: m.get("i")?.as_s()?.to_owned(),
+        })
+    }
 }
 
 impl TxnCtx {
@@ -348,6 +382,7 @@ async fn lock(
     let lock_wait = ctx.inner.rt.config().lock_wait;
     let started = std::time::Instant::now();
     let mut backoff = Duration::from_millis(1);
+    let mut nudged = false;
     loop {
         let tail = match daal.tail(key).await? {
             Some(t) => t,
@@ -372,6 +407,12 @@ async fn lock(
                 target: TOOK.into(),
                 value: None,
             };
+            let mut take = Update::new(data, Key::with_sort(key, tail.id()))
+                .action(UpdateAction::set(HOLDER, txn.id.as_str()))
+                .action(UpdateAction::set(HOLDER_TS, txn.ts));
+            if let Some(c) = &txn.coordinator {
+                take = take.action(UpdateAction::set(HOLDER_COORDINATOR, c.to_attr()));
+            }
             let tx = TransactWrite::new()
                 .op(TransactOp::Put(crate::log::put_if_absent(
                     &log_table,
@@ -380,9 +421,7 @@ async fn lock(
                     &took,
                 )))
                 .op(TransactOp::Update(
-                    Update::new(data, Key::with_sort(key, tail.id()))
-                        .action(UpdateAction::set(HOLDER, txn.id.as_str()))
-                        .action(UpdateAction::set(HOLDER_TS, txn.ts))
+                    take
                         // Not full, so still the tail (rows are appended only when full).
                         .condition(free_or_mine.clone().and(daal.not_full(&tail))),
                 ));
@@ -398,6 +437,19 @@ async fn lock(
                     continue; // the row changed (taken, filled): look again
                 }
                 Err(e) => return Err(e.into()),
+            }
+        }
+        // Held by another transaction: if its coordinator no longer runs (it crashed), have
+        // it restarted now rather than when the intent collector gets to it, so the lock is
+        // freed soon (once per lock step).
+        if !nudged {
+            nudged = true;
+            if let Some(c) = tail
+                .0
+                .get(HOLDER_COORDINATOR)
+                .and_then(Coordinator::from_attr)
+            {
+                ctx.inner.rt.revive(&c.function, &c.instance);
             }
         }
         let older = txn.older_than(hts, hid);
@@ -589,6 +641,7 @@ pub(crate) async fn finish(
     let release = [
         UpdateAction::remove(HOLDER),
         UpdateAction::remove(HOLDER_TS),
+        UpdateAction::remove(HOLDER_COORDINATOR),
     ];
     let mine = Condition::eq(HOLDER, txn.id.as_str());
     let mut participants = Vec::new();
@@ -937,6 +990,10 @@ impl Ctx {
             id,
             ts,
             instruction: Instruction::Execute,
+            coordinator: Some(Coordinator {
+                function: self.function().to_owned(),
+                instance: self.inner.instance.clone(),
+            }),
         }));
         Ok(c)
     }

@@ -35,7 +35,8 @@ macro_rules! holes_suite {
             the_explorer_passes_a_transactional_fan_out_of_contending_callees,
             writers_with_different_row_capacities_lose_no_write,
             gc_reclaims_rows_around_an_append_that_crashed_before_linking,
-            a_replayed_commit_with_other_shadow_entries_applies_nothing_again);
+            a_replayed_commit_with_other_shadow_entries_applies_nothing_again,
+            a_contender_has_a_crashed_lock_holder_restarted);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1011,5 +1012,81 @@ pub async fn a_replayed_commit_with_other_shadow_entries_applies_nothing_again(b
         value(&rt, "co", "t", "a").await,
         Some(5.into()),
         "T2's value stands"
+    );
+}
+
+/// A crashed lock holder blocked younger contenders into giving up: they die at once under
+/// wait-die and retry a few times, while the lock stays held until the intent collector
+/// restarts the holder (after `restart_after`, minutes). Now a contender that finds the
+/// holder's coordinator not running has it restarted at once, and the retry succeeds.
+pub async fn a_contender_has_a_crashed_lock_holder_restarted(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(30));
+    for name in ["holder", "contender"] {
+        rt.register(name, &[], |ctx: Ctx, v: i64| async move {
+            let mut block = ctx.__txn_block(1, 8);
+            loop {
+                let inside = block.begin().await?;
+                let out: Result<(), BeldiError> = async {
+                    let _: Result<(), UserError> = inside.call("ledger", &v).await?;
+                    Ok(())
+                }
+                .await;
+                match block.end(&inside, out.is_ok()).await {
+                    beldi_runtime::txn::TxnEnd::Done => return Ok::<_, UserError>(true),
+                    beldi_runtime::txn::TxnEnd::Retry => continue,
+                    beldi_runtime::txn::TxnEnd::Failed(_) => return Ok(false),
+                }
+            }
+        })
+        .unwrap();
+    }
+    rt.register("ledger", &["t"], |ctx: Ctx, v: i64| async move {
+        ctx.write_as("t", "k", &v).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    // The holder takes the lock of `k` (through `ledger`) and crashes before it decides:
+    // its transaction's end is the second step of its block's call site.
+    let before_end = CrashPoint::Before((1 << 24) | 1);
+    let e = rt
+        .execute(
+            "holder",
+            "h1",
+            1.into(),
+            FaultPlan::crash_instance("h1", before_end),
+            0,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
+    let data = rt.tables("ledger").unwrap().data("t").unwrap();
+    let daal = beldi_runtime::daal::Daal::new(&**rt.store(), &data, 16);
+    let locked = daal
+        .tail("k")
+        .await
+        .unwrap()
+        .and_then(|r| r.holder().cloned());
+    assert!(locked.is_some(), "the crashed holder keeps the lock");
+    // A younger transaction dies on it, has the holder restarted, and gets the lock on a
+    // retry; no intent collector runs.
+    let got = rt
+        .invoke::<_, bool, UserError>("contender", "c1", &2)
+        .await
+        .unwrap();
+    assert_eq!(got, Ok(true), "the contender's transaction committed");
+    rt.wait_background().await;
+    assert_eq!(value(&rt, "ledger", "t", "k").await, Some(2.into()));
+    let holder = rt
+        .invoke::<_, bool, UserError>("holder", "h1", &1)
+        .await
+        .unwrap();
+    assert_eq!(holder, Ok(true), "the restarted holder finished");
+    assert!(
+        daal.tail("k")
+            .await
+            .unwrap()
+            .and_then(|r| r.holder().cloned())
+            .is_none()
     );
 }
