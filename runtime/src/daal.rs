@@ -142,7 +142,7 @@ pub fn row_id(seq: u64) -> String {
     format!("{seq:08}")
 }
 
-fn next_row_id(id: &str) -> Result<String, StoreError> {
+pub(crate) fn next_row_id(id: &str) -> Result<String, StoreError> {
     id.parse::<u64>()
         .map(|n| row_id(n + 1))
         .map_err(|_| StoreError::validation(id, "corrupt DAAL row id"))
@@ -364,6 +364,7 @@ impl<'a> Daal<'a> {
         if let Some(e) = logged {
             return Ok(WriteResult::Logged(e));
         }
+        self.precheck(&rows, key, actions)?;
         self.write_from(&rows, key, cid, entry, actions, cond).await
     }
 
@@ -402,7 +403,8 @@ impl<'a> Daal<'a> {
         crate::store::validate::item_within_limit(self.table, &probe)
     }
 
-    /// [`Daal::write`] after [`Daal::find`] found no entry `cid` in `rows`.
+    /// [`Daal::write`] after [`Daal::find`] found no entry `cid` in `rows` and
+    /// [`Daal::precheck`] accepted `actions`.
     pub async fn write_from(
         &self,
         rows: &[Row],
@@ -412,7 +414,6 @@ impl<'a> Daal<'a> {
         actions: &[UpdateAction],
         cond: Option<&Condition>,
     ) -> Result<WriteResult, StoreError> {
-        self.precheck(rows, key, actions)?;
         let (mut row, mut cap) = match rows.last() {
             Some(r) => (r.id().to_owned(), self.capacity_of(r)),
             None => (self.create_head(key).await?, self.capacity),

@@ -295,7 +295,7 @@ async fn link_orphans(
         if rows[i].next().is_some() || rows[i].0.contains_key(UNLINKED_AT) {
             continue;
         }
-        let Ok(expected) = rows[i].id().parse::<u64>().map(|n| row_id(n + 1)) else {
+        let Ok(expected) = crate::daal::next_row_id(rows[i].id()) else {
             continue;
         };
         if rows[i + 1].id() != expected {
