@@ -86,7 +86,7 @@ pub use beldi_runtime::lambda;
 /// The names most programs need.
 pub mod prelude {
     pub use crate::collector::IcConfig;
-    pub use crate::embedded::{Durability, EmbeddedOptions, EmbeddedStore};
+    pub use crate::embedded::{CommitStats, Durability, EmbeddedOptions, EmbeddedStore};
     pub use crate::fault::{CrashPoint, FaultPlan};
     pub use crate::gc::GcConfig;
     pub use crate::invoke::Handle;

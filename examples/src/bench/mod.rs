@@ -45,7 +45,8 @@ pub struct Scale {
     pub txn_requests: u32,
     /// Concurrency levels of the transaction experiment.
     pub txn_concurrency: Vec<usize>,
-    /// Operations per store-throughput point.
+    /// Instances per store-throughput point with up to 8 in flight (more in flight: this
+    /// many per 8).
     pub store_ops: usize,
 }
 
@@ -107,7 +108,7 @@ impl Backend {
 
     /// A fresh, empty store with round-trip counting, and a runtime on it in `mode`.
     pub async fn runtime(&self, mode: Mode, row_capacity: u64) -> Result<Fresh, BeldiError> {
-        let (store, dir): (Arc<dyn Store>, Option<tempfile::TempDir>) = match self {
+        let (store, dir, embedded): (Arc<dyn Store>, _, _) = match self {
             Backend::Embedded(d) => {
                 let dir = tempfile::tempdir().map_err(|e| BeldiError::Corrupt {
                     what: "temporary directory".into(),
@@ -118,9 +119,9 @@ impl Backend {
                     ..Default::default()
                 };
                 let s = EmbeddedStore::open_with(dir.path(), opts)?;
-                (Arc::new(s), Some(dir))
+                (Arc::new(s.clone()), Some(dir), Some(s))
             }
-            Backend::DynamoDb(endpoint) => (dynamodb(endpoint).await?, None),
+            Backend::DynamoDb(endpoint) => (dynamodb(endpoint).await?, None, None),
         };
         let counting = Arc::new(CountingStore::new(store));
         let config = RuntimeConfig {
@@ -134,6 +135,7 @@ impl Backend {
         Ok(Fresh {
             rt,
             counts: counting,
+            embedded,
             _dir: dir,
         })
     }
@@ -171,6 +173,8 @@ pub struct Fresh {
     pub rt: Runtime,
     /// Round trips so far.
     pub counts: Arc<CountingStore<Arc<dyn Store>>>,
+    /// The embedded store, when that is the backend (for its commit statistics).
+    pub embedded: Option<EmbeddedStore>,
     _dir: Option<tempfile::TempDir>,
 }
 

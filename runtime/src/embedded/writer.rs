@@ -1,0 +1,326 @@
+//! Group commit: one writer thread owns the database's write connection and applies the
+//! write requests that are waiting, in arrival order, inside one SQLite transaction, with
+//! one commit (and so, under [`super::Durability::Fsync`], one fsync) per group.
+//!
+//! Each request runs against the state the earlier requests of its group left and gets its
+//! own answer: its result, or its own refusal (`ConditionFailed`, `TransactionCancelled`,
+//! …). A request refuses before it writes anything, so a refusal leaves the group intact.
+//! A request that fails *after* writing (an SQLite error mid-write) cannot be undone alone:
+//! the whole group rolls back and every request in it gets an error. No request is
+//! answered before its group's commit returned, so nothing is acknowledged before it is
+//! durable; a group that fails to commit is answered with the failure, and none of it is
+//! applied.
+//!
+//! Batching is natural: while one group commits, the next requests queue, and the next
+//! group takes all of them. A request alone is committed at once, as before.
+
+use std::cell::Cell;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::store::StoreError;
+
+/// The most requests one group takes (bounds a group's latency).
+pub const MAX_GROUP: usize = 1024;
+
+/// The write connection as a request sees it, inside its group's transaction.
+pub struct GroupTx<'a> {
+    conn: &'a Connection,
+    writes: Cell<usize>,
+}
+
+impl<'a> GroupTx<'a> {
+    /// The connection, to read with.
+    pub fn read(&self) -> &'a Connection {
+        self.conn
+    }
+
+    /// The connection, to write with: from here on, a failure of the request fails its
+    /// whole group.
+    pub fn write(&self) -> &'a Connection {
+        self.writes.set(self.writes.get() + 1);
+        self.conn
+    }
+}
+
+/// Why a whole group failed.
+#[derive(Clone, Debug)]
+struct GroupFailure {
+    message: String,
+    busy: bool,
+}
+
+impl GroupFailure {
+    fn from_sql(what: &str, e: &rusqlite::Error) -> GroupFailure {
+        let busy = matches!(
+            e,
+            rusqlite::Error::SqliteFailure(f, _) if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
+        );
+        GroupFailure {
+            message: format!("embedded store: {what}: {e}"),
+            busy,
+        }
+    }
+
+    fn to_error(&self) -> StoreError {
+        if self.busy {
+            StoreError::Throttled {
+                message: self.message.clone(),
+            }
+        } else {
+            StoreError::Io {
+                message: self.message.clone(),
+                source: None,
+            }
+        }
+    }
+}
+
+/// A queued request, type-erased.
+trait Job: Send {
+    /// Runs the request inside the group's transaction. `Err`: it failed after writing,
+    /// and the group must roll back.
+    fn run(&mut self, tx: &GroupTx<'_>) -> Result<(), GroupFailure>;
+
+    /// Answers the caller once the group's fate is known.
+    fn answer(self: Box<Self>, group: Result<(), &GroupFailure>);
+}
+
+struct Request<T, F> {
+    apply: Option<F>,
+    out: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Request<T, F>
+where
+    T: Send,
+    F: FnOnce(&GroupTx<'_>) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, tx: &GroupTx<'_>) -> Result<(), GroupFailure> {
+        let Some(apply) = self.apply.take() else {
+            return Ok(());
+        };
+        let before = tx.writes.get();
+        let out = apply(tx);
+        let failed = match &out {
+            Err(e) if tx.writes.get() > before => Some(GroupFailure {
+                message: format!(
+                    "embedded store: a request of this commit group failed after writing, \
+                     so the whole group rolled back: {e}"
+                ),
+                busy: false,
+            }),
+            _ => None,
+        };
+        self.out = Some(out);
+        failed.map_or(Ok(()), Err)
+    }
+
+    fn answer(self: Box<Self>, group: Result<(), &GroupFailure>) {
+        let answer = match (group, self.out) {
+            (Ok(()), Some(out)) => out,
+            // Its own failure rolled the group back: it gets its own error.
+            (Err(_), Some(Err(own))) => Err(own),
+            (Err(g), _) => Err(g.to_error()),
+            (Ok(()), None) => Err(StoreError::Io {
+                message: "embedded store: a write request was never run".into(),
+                source: None,
+            }),
+        };
+        // The caller may have stopped waiting (its future was dropped): nothing to do.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Counts of commit groups by size.
+#[derive(Default)]
+struct Histogram {
+    /// `by_size[n]`: groups of `n` requests.
+    by_size: Vec<u64>,
+}
+
+/// How requests were grouped into commits since the store was opened, as
+/// [`super::EmbeddedStore::commit_stats`] reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Commits (groups) made.
+    pub groups: u64,
+    /// Write requests committed or answered in them.
+    pub requests: u64,
+    by_size: Vec<u64>,
+}
+
+impl CommitStats {
+    /// Mean requests per group (0 when there was none).
+    pub fn mean_group(&self) -> f64 {
+        if self.groups == 0 {
+            0.0
+        } else {
+            self.requests as f64 / self.groups as f64
+        }
+    }
+
+    /// The group size at quantile `q` (0..=1) of groups, e.g. `0.99` for the p99.
+    pub fn group_quantile(&self, q: f64) -> usize {
+        let want = (q.clamp(0.0, 1.0) * self.groups as f64).ceil() as u64;
+        let mut seen = 0;
+        for (size, n) in self.by_size.iter().enumerate() {
+            seen += n;
+            if seen >= want.max(1) {
+                return size;
+            }
+        }
+        0
+    }
+
+    /// The groups made after `earlier` was taken (from the same store).
+    pub fn since(&self, earlier: &CommitStats) -> CommitStats {
+        CommitStats::from_sizes(
+            self.by_size
+                .iter()
+                .enumerate()
+                .map(|(i, n)| n.saturating_sub(earlier.by_size.get(i).copied().unwrap_or(0)))
+                .collect(),
+        )
+    }
+
+    fn from_sizes(by_size: Vec<u64>) -> CommitStats {
+        CommitStats {
+            groups: by_size.iter().sum(),
+            requests: by_size
+                .iter()
+                .enumerate()
+                .map(|(size, n)| size as u64 * n)
+                .sum(),
+            by_size,
+        }
+    }
+
+    /// The largest group.
+    pub fn max_group(&self) -> usize {
+        self.by_size.iter().rposition(|n| *n > 0).unwrap_or(0)
+    }
+}
+
+/// The writer thread and the queue to it. Dropping it lets the thread finish the queued
+/// requests, close the connection and exit, and waits for that.
+pub struct Writer {
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<Mutex<Histogram>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn start(conn: Connection) -> Result<Writer, StoreError> {
+        let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
+        let stats = Arc::new(Mutex::new(Histogram::default()));
+        let counts = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("beldi-embedded-writer".into())
+            .spawn(move || run(conn, jobs, counts))
+            .map_err(|e| StoreError::io("cannot start the embedded store's writer thread", e))?;
+        Ok(Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+            stats,
+        })
+    }
+
+    /// Queues `apply` to run in the next group and waits for its answer, given once its
+    /// group committed. `apply` reads with [`GroupTx::read`] and writes with
+    /// [`GroupTx::write`], and must refuse (return its error) before its first write.
+    pub async fn submit<T, F>(&self, apply: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&GroupTx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Request {
+            apply: Some(apply),
+            out: None,
+            reply,
+        });
+        let stopped = || StoreError::Io {
+            message: "embedded store: the writer thread has stopped".into(),
+            source: None,
+        };
+        self.queue
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// How requests were grouped so far.
+    pub fn stats(&self) -> CommitStats {
+        match self.stats.lock() {
+            Ok(h) => CommitStats::from_sizes(h.by_size.clone()),
+            Err(_) => CommitStats::default(),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The writer thread: takes every waiting request as one group, commits it, answers it.
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>, stats: Arc<Mutex<Histogram>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit(&mut conn, &mut group);
+        if let Ok(mut h) = stats.lock() {
+            if h.by_size.len() <= group.len() {
+                h.by_size.resize(group.len() + 1, 0);
+            }
+            h.by_size[group.len()] += 1;
+        }
+        for job in group {
+            job.answer(outcome.as_ref().map(|_| ()));
+        }
+    }
+}
+
+/// Runs a group in one `BEGIN IMMEDIATE` transaction and commits it.
+fn commit(conn: &mut Connection, group: &mut [Box<dyn Job>]) -> Result<(), GroupFailure> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| GroupFailure::from_sql("cannot begin a write transaction", &e))?;
+    let gtx = GroupTx {
+        conn: &tx,
+        writes: Cell::new(0),
+    };
+    for job in group.iter_mut() {
+        // Dropping `tx` on failure rolls the group back. A panicking request (a bug) fails
+        // its group rather than the writer thread.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&gtx))).map_err(
+            |_| GroupFailure {
+                message: "embedded store: a write request panicked; its group rolled back".into(),
+                busy: false,
+            },
+        )??;
+    }
+    tx.commit()
+        .map_err(|e| GroupFailure::from_sql("cannot commit a write group", &e))
+}
