@@ -11,7 +11,7 @@ use beldi::prelude::*;
 use super::fns::{self, OpKind, OpReq};
 use super::{Backend, Report, Scale, table};
 
-const CONCURRENCY: [usize; 1] = [64];
+const CONCURRENCY: [usize; 4] = [1, 4, 16, 64];
 
 /// Runs per point (each on a fresh store); the median is reported.
 const RUNS: usize = 3;
@@ -90,9 +90,9 @@ pub async fn run(scale: &Scale, report: &mut Report) -> Result<(), BeldiError> {
     let mut groups = Vec::new();
     let mut series = Vec::new();
     let mut durable_writes = Vec::new();
-    for durability in [Durability::Fsync] {
+    for durability in [Durability::Fsync, Durability::ProcessCrash] {
         let backend = Backend::Embedded(durability);
-        for op in [OpKind::Write] {
+        for op in [OpKind::Write, OpKind::Read] {
             let mut line = vec![backend.label(), format!("logged {}s/s", op.name())];
             let mut group_line = line.clone();
             group_line[1] = format!("logged {}s", op.name());
@@ -133,12 +133,12 @@ pub async fn run(scale: &Scale, report: &mut Report) -> Result<(), BeldiError> {
         KEYS,
         RUNS,
         table(
-            &["store", "operation", "64 in flight"],
+            &["store", "operation", "1", "4", "16", "64 in flight"],
             &rows
         ),
         ratio,
         table(
-            &["store", "operation", "64 in flight"],
+            &["store", "operation", "1", "4", "16", "64 in flight"],
             &groups
         ),
     ));

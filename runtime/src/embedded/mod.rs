@@ -15,8 +15,12 @@
 //! not a machine crash), and is several times faster when requests come one at a time.
 
 mod codec;
+mod sql;
 mod writer;
 
+use sql::{
+    SCHEMA, check_table, load, load_if, load_spec, remove_item, sql_err, store_item, updated,
+};
 use writer::Writer;
 pub use writer::{CommitStats, MAX_GROUP};
 
@@ -25,18 +29,19 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-/// The table schemas seen so far, by name.
-type Specs = RwLock<HashMap<String, TableSpec>>;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::eval::{apply_actions, eval_condition};
+use crate::store::eval::eval_condition;
 use crate::store::{
     CancellationReason, Delete, Item, Key, Page, Put, Query, ReturnValues, Scan, Store, StoreError,
     TableSpec, TransactOp, TransactWrite, Update, validate,
 };
+
+/// The table schemas seen so far, by name.
+type Specs = RwLock<HashMap<String, TableSpec>>;
 
 /// How much a write survives once acknowledged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,20 +95,6 @@ struct Inner {
     specs: Arc<Specs>,
 }
 
-fn sql_err(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e
-        && matches!(
-            f.code,
-            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-        )
-    {
-        return StoreError::Throttled {
-            message: format!("embedded store busy: {e}"),
-        };
-    }
-    StoreError::io("embedded store (SQLite) failed", e)
-}
-
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
     m.lock().map_err(|_| StoreError::Io {
         message: "embedded store connection poisoned by a panic".into(),
@@ -133,17 +124,6 @@ fn open_conn(path: &FsPath, opts: &EmbeddedOptions) -> Result<Connection, StoreE
     Ok(conn)
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS beldi_tables (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS beldi_items (
-    tbl TEXT NOT NULL, pk BLOB NOT NULL, sk BLOB NOT NULL, item BLOB NOT NULL,
-    PRIMARY KEY (tbl, pk, sk)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS beldi_tokens (
-    token TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, at_ms INTEGER NOT NULL
-);
-";
-
 /// The WAL file SQLite keeps beside the database file.
 fn wal_path(db: &FsPath) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
@@ -155,79 +135,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn sk_bytes(key: &Key) -> &[u8] {
-    key.sort.as_ref().map_or(&[], |s| s.as_bytes())
-}
-
-fn load(conn: &Connection, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
-    let raw: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT item FROM beldi_items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
-        .map_err(sql_err)?
-        .query_row(
-            params![table, key.partition.as_bytes(), sk_bytes(key)],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql_err)?;
-    raw.map(|b| codec::decode(&b)).transpose()
-}
-
-fn store_item(conn: &Connection, table: &str, key: &Key, item: &Item) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO beldi_items (tbl, pk, sk, item) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .map_err(sql_err)?
-    .execute(params![
-        table,
-        key.partition.as_bytes(),
-        sk_bytes(key),
-        codec::encode(item)
-    ])
-    .map_err(sql_err)?;
-    Ok(())
-}
-
-fn remove_item(conn: &Connection, table: &str, key: &Key) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM beldi_items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
-        .map_err(sql_err)?
-        .execute(params![table, key.partition.as_bytes(), sk_bytes(key)])
-        .map_err(sql_err)?;
-    Ok(())
-}
-
-fn condition_failed(table: &str, key: &Key, cur: Option<Item>, want: bool) -> StoreError {
-    StoreError::ConditionFailed {
-        table: table.to_owned(),
-        key: key.to_string(),
-        item: if want { cur.map(Box::new) } else { None },
-    }
-}
-
-/// The item after an update, checked against the size limit.
-fn updated(
-    spec: &TableSpec,
-    key: &Key,
-    cur: Option<&Item>,
-    req: &Update,
-) -> Result<Item, StoreError> {
-    let mut item = cur.cloned().unwrap_or_else(|| spec.key_item(key));
-    apply_actions(&mut item, &req.actions)?;
-    validate::item_within_limit(&spec.name, &item)?;
-    Ok(item)
-}
-
-/// The smallest byte string greater than every string starting with `prefix`, if any.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 fn page_limit(limit: Option<usize>, what: &str) -> Result<usize, StoreError> {
@@ -300,12 +207,12 @@ impl EmbeddedStore {
     /// How this handle's write requests were grouped into commits since it was opened.
     ///
     /// ```
-    /// # tokio_test::block_on(async {
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use beldi_runtime::embedded::EmbeddedStore;
     /// use beldi_runtime::store::{Store, TableSpec};
     /// let dir = tempfile::tempdir().unwrap();
     /// let store = EmbeddedStore::open(dir.path()).unwrap();
-    /// store.create_table(&TableSpec::new("t", "pk")).await.unwrap();
+    /// store.create_table(&TableSpec::new("accounts", "pk")).await.unwrap();
     /// let stats = store.commit_stats();
     /// assert_eq!((stats.groups, stats.requests), (1, 1));
     /// # });
@@ -367,68 +274,6 @@ impl Inner {
     }
 }
 
-/// Reads a table's schema, and caches it.
-fn load_spec(
-    specs: &Specs,
-    conn: &Connection,
-    table: &str,
-) -> Result<Option<TableSpec>, StoreError> {
-    let raw: Option<String> = conn
-        .prepare_cached("SELECT spec FROM beldi_tables WHERE name = ?1")
-        .map_err(sql_err)?
-        .query_row(params![table], |r| r.get(0))
-        .optional()
-        .map_err(sql_err)?;
-    let spec = raw
-        .map(|s| serde_json::from_str::<TableSpec>(&s))
-        .transpose()
-        .map_err(|e| StoreError::io("corrupt table schema in the embedded store", e))?;
-    if let (Some(s), Ok(mut m)) = (&spec, specs.write()) {
-        m.insert(table.to_owned(), s.clone());
-    }
-    Ok(spec)
-}
-
-/// Inside a write transaction: checks the table, loads the item and evaluates the
-/// condition on it. Returns the current item when the condition holds.
-fn load_if(
-    specs: &Specs,
-    tx: &Connection,
-    table: &str,
-    key: &Key,
-    condition: Option<&crate::store::Condition>,
-    return_item_on_failure: bool,
-) -> Result<Option<Item>, StoreError> {
-    check_table(specs, tx, table)?;
-    let cur = load(tx, table, key)?;
-    match condition {
-        Some(c) if !eval_condition(cur.as_ref(), c) => {
-            Err(condition_failed(table, key, cur, return_item_on_failure))
-        }
-        _ => Ok(cur),
-    }
-}
-
-/// Checks that a table still exists inside a write transaction (another process may have
-/// deleted it).
-fn check_table(specs: &Specs, conn: &Connection, table: &str) -> Result<(), StoreError> {
-    let found: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM beldi_tables WHERE name = ?1")
-        .map_err(sql_err)?
-        .query_row(params![table], |r| r.get(0))
-        .optional()
-        .map_err(sql_err)?;
-    if found.is_none() {
-        if let Ok(mut m) = specs.write() {
-            m.remove(table);
-        }
-        return Err(StoreError::TableNotFound {
-            table: table.to_owned(),
-        });
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Store for EmbeddedStore {
     fn backend_name(&self) -> &'static str {
@@ -475,6 +320,7 @@ impl Store for EmbeddedStore {
                 if let Ok(mut m) = specs.write() {
                     m.remove(&name);
                 }
+                tx.forget_checked_tables();
                 let w = tx.write();
                 w.execute("DELETE FROM beldi_items WHERE tbl = ?1", params![name])
                     .map_err(sql_err)?;
@@ -507,7 +353,7 @@ impl Store for EmbeddedStore {
             .submit(move |tx| {
                 let cur = load_if(
                     &specs,
-                    tx.read(),
+                    tx,
                     &req.table,
                     &key,
                     req.condition.as_ref(),
@@ -531,7 +377,7 @@ impl Store for EmbeddedStore {
             .submit(move |tx| {
                 let cur = load_if(
                     &specs,
-                    tx.read(),
+                    tx,
                     &req.table,
                     &req.key,
                     req.condition.as_ref(),
@@ -560,7 +406,7 @@ impl Store for EmbeddedStore {
             .submit(move |tx| {
                 let cur = load_if(
                     &specs,
-                    tx.read(),
+                    tx,
                     &req.table,
                     &req.key,
                     req.condition.as_ref(),
@@ -599,55 +445,8 @@ impl Store for EmbeddedStore {
             validate::key(&spec, k)?;
         }
         let limit = page_limit(req.limit, "query")?;
-        self.reading(move |c| {
-            {
-                // `CAST(? AS …)`: with a bare parameter compared to a column, SQLite's
-                // constant propagation makes the statement depend on the bound value, and
-                // it is compiled again on every execution.
-                let mut sql = String::from(
-                    "SELECT item FROM beldi_items \
-                     WHERE tbl = CAST(?1 AS TEXT) AND pk = CAST(?2 AS BLOB)",
-                );
-                let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![
-                    Box::new(req.table.clone()),
-                    Box::new(req.partition.as_bytes().to_vec()),
-                ];
-                if let Some(p) = &req.sort_prefix {
-                    args.push(Box::new(p.as_bytes().to_vec()));
-                    sql += &format!(" AND sk >= CAST(?{} AS BLOB)", args.len());
-                    if let Some(end) = prefix_end(p.as_bytes()) {
-                        args.push(Box::new(end));
-                        sql += &format!(" AND sk < CAST(?{} AS BLOB)", args.len());
-                    }
-                }
-                if let Some(k) = &req.start_after {
-                    args.push(Box::new(sk_bytes(k).to_vec()));
-                    let op = if req.descending { "<" } else { ">" };
-                    sql += &format!(" AND sk {op} CAST(?{} AS BLOB)", args.len());
-                }
-                sql += if req.descending {
-                    " ORDER BY sk DESC"
-                } else {
-                    " ORDER BY sk ASC"
-                };
-                args.push(Box::new(
-                    limit.saturating_add(1).min(i64::MAX as usize) as i64
-                ));
-                sql += &format!(" LIMIT ?{}", args.len());
-                let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                        r.get::<_, Vec<u8>>(0)
-                    })
-                    .map_err(sql_err)?;
-                let mut items = Vec::new();
-                for raw in rows {
-                    items.push(codec::decode(&raw.map_err(sql_err)?)?);
-                }
-                finish_page(&spec, items, limit)
-            }
-        })
-        .await
+        self.reading(move |c| sql::query_page(c, &spec, &req, limit))
+            .await
     }
 
     async fn scan(&self, req: Scan) -> Result<Page, StoreError> {
@@ -656,48 +455,8 @@ impl Store for EmbeddedStore {
             validate::key(&spec, k)?;
         }
         let limit = page_limit(req.limit, "scan")?;
-        self.reading(move |c| {
-            {
-                let page = limit.saturating_add(1).min(i64::MAX as usize) as i64;
-                // A page after a key seeks to it (the index range starts there), so paging
-                // through a table reads each item once. `CAST`: see `query`.
-                let (mut stmt, args): (_, Vec<Box<dyn rusqlite::ToSql>>) = match &req.start_after {
-                    Some(k) => (
-                        c.prepare_cached(
-                            "SELECT item FROM beldi_items WHERE tbl = CAST(?1 AS TEXT) \
-                             AND (pk, sk) > (CAST(?2 AS BLOB), CAST(?3 AS BLOB)) \
-                             ORDER BY pk, sk LIMIT ?4",
-                        )
-                        .map_err(sql_err)?,
-                        vec![
-                            Box::new(req.table.clone()),
-                            Box::new(k.partition.as_bytes().to_vec()),
-                            Box::new(sk_bytes(k).to_vec()),
-                            Box::new(page),
-                        ],
-                    ),
-                    None => (
-                        c.prepare_cached(
-                            "SELECT item FROM beldi_items WHERE tbl = CAST(?1 AS TEXT) \
-                             ORDER BY pk, sk LIMIT ?2",
-                        )
-                        .map_err(sql_err)?,
-                        vec![Box::new(req.table.clone()), Box::new(page)],
-                    ),
-                };
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                        r.get::<_, Vec<u8>>(0)
-                    })
-                    .map_err(sql_err)?;
-                let mut items = Vec::new();
-                for raw in rows {
-                    items.push(codec::decode(&raw.map_err(sql_err)?)?);
-                }
-                finish_page(&spec, items, limit)
-            }
-        })
-        .await
+        self.reading(move |c| sql::scan_page(c, &spec, &req, limit))
+            .await
     }
 
     async fn transact_write(&self, req: TransactWrite) -> Result<(), StoreError> {
@@ -741,7 +500,7 @@ impl Store for EmbeddedStore {
                 let mut writes = Vec::with_capacity(req.ops.len());
                 let mut reasons = Vec::with_capacity(req.ops.len());
                 for ((op, spec), (table, key)) in req.ops.iter().zip(&specs).zip(&keys) {
-                    check_table(&cache, r, table)?;
+                    check_table(&cache, tx, table)?;
                     let cur = load(r, table, key)?;
                     let (cond, want) = match op {
                         TransactOp::Put(p) => (p.condition.as_ref(), p.return_item_on_failure),
@@ -807,14 +566,4 @@ impl Store for EmbeddedStore {
             })
             .await
     }
-}
-
-fn finish_page(spec: &TableSpec, mut items: Vec<Item>, limit: usize) -> Result<Page, StoreError> {
-    let last_key = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|i| spec.key_of(i)).transpose()?
-    } else {
-        None
-    };
-    Ok(Page { items, last_key })
 }

@@ -24,7 +24,8 @@
 //! acknowledged write made after such a read sits later in the WAL, so it is durable only
 //! together with what was read.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -43,6 +44,8 @@ pub const MAX_GROUP: usize = 1024;
 pub struct GroupTx<'a> {
     conn: &'a Connection,
     writes: Cell<usize>,
+    /// Tables found to exist earlier in this group.
+    checked: RefCell<HashSet<String>>,
 }
 
 impl<'a> GroupTx<'a> {
@@ -56,6 +59,22 @@ impl<'a> GroupTx<'a> {
     pub fn write(&self) -> &'a Connection {
         self.writes.set(self.writes.get() + 1);
         self.conn
+    }
+
+    /// Whether table `name` was found to exist earlier in this group (so it still does,
+    /// inside the group's transaction).
+    pub fn table_checked(&self, name: &str) -> bool {
+        self.checked.borrow().contains(name)
+    }
+
+    /// Notes that table `name` exists.
+    pub fn mark_table_checked(&self, name: &str) {
+        self.checked.borrow_mut().insert(name.to_owned());
+    }
+
+    /// Forgets which tables exist (a request deletes one).
+    pub fn forget_checked_tables(&self) {
+        self.checked.borrow_mut().clear();
     }
 }
 
@@ -434,6 +453,7 @@ fn commit(conn: &mut Connection, group: &mut [Box<dyn Job>]) -> Result<(), Group
     let gtx = GroupTx {
         conn: &tx,
         writes: Cell::new(0),
+        checked: RefCell::new(HashSet::new()),
     };
     for job in group.iter_mut() {
         // Dropping `tx` on failure rolls the group back. A panicking request (a bug) fails
@@ -447,4 +467,118 @@ fn commit(conn: &mut Connection, group: &mut [Box<dyn Job>]) -> Result<(), Group
     }
     tx.commit()
         .map_err(|e| GroupFailure::from_sql("cannot commit a write group", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn writer() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE r (k TEXT PRIMARY KEY);")
+            .unwrap();
+        let wal = dir.path().join("w.db-wal");
+        (dir, Writer::start(conn, Some(wal)).unwrap())
+    }
+
+    fn insert(k: &'static str) -> impl FnOnce(&GroupTx<'_>) -> Result<(), StoreError> + Send {
+        move |tx| {
+            tx.write()
+                .execute("INSERT INTO r (k) VALUES (?1)", [k])
+                .map(|_| ())
+                .map_err(|e| StoreError::io("insert", e))
+        }
+    }
+
+    fn rows(dir: &tempfile::TempDir) -> Vec<String> {
+        let c = Connection::open(dir.path().join("w.db")).unwrap();
+        let mut st = c.prepare("SELECT k FROM r ORDER BY k").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// While a slow request holds the writer, the next requests queue and form one group:
+    /// one of them fails after writing, so the group rolls back and each of them says so;
+    /// a request that refuses before writing leaves its group intact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_failing_after_writing_rolls_its_group_back() {
+        let (dir, w) = writer();
+        let w = Arc::new(w);
+        let slow = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.submit(|tx| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    insert("slow")(tx)
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (failing, other) = tokio::join!(
+            w.submit(|tx| {
+                insert("failing")(tx)?;
+                Err::<(), _>(StoreError::validation("failing", "fails after writing"))
+            }),
+            async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                w.submit(insert("other")).await
+            },
+        );
+        slow.await.unwrap().unwrap();
+        assert!(
+            matches!(&failing, Err(StoreError::Validation { name, .. }) if name == "failing"),
+            "its own error: {failing:?}"
+        );
+        assert!(
+            matches!(&other, Err(StoreError::Io { message, .. }) if message.contains("rolled back")),
+            "the group's: {other:?}"
+        );
+        assert_eq!(rows(&dir), ["slow"]);
+        assert_eq!(w.stats().by_size.get(2), Some(&1), "the two shared a group");
+
+        // A refusal before writing spares the others of its group.
+        let slow = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.submit(|_| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (refused, kept) = tokio::join!(
+            w.submit(|_| Err::<(), _>(StoreError::validation("refused", "before writing"))),
+            async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                w.submit(insert("kept")).await
+            },
+        );
+        slow.await.unwrap().unwrap();
+        assert!(matches!(refused, Err(StoreError::Validation { .. })));
+        kept.unwrap();
+        assert_eq!(rows(&dir), ["kept", "slow"]);
+        assert_eq!(w.stats().by_size.get(2), Some(&2));
+    }
+
+    /// A panicking request fails its group, not the writer.
+    #[tokio::test]
+    async fn a_panicking_request_fails_only_its_group() {
+        let (dir, w) = writer();
+        let r = w
+            .submit(|_| -> Result<(), StoreError> { panic!("a bug") })
+            .await;
+        assert!(
+            matches!(&r, Err(StoreError::Io { message, .. }) if message.contains("panicked")),
+            "{r:?}"
+        );
+        w.submit(insert("after")).await.unwrap();
+        assert_eq!(rows(&dir), ["after"]);
+    }
 }
