@@ -238,3 +238,45 @@ async fn a_lone_request_commits_alone() {
     assert_eq!((stats.groups, stats.requests, stats.max_group()), (6, 6, 1));
     assert_eq!(stats.syncs, 6, "each lone commit synced before its answer");
 }
+
+/// With `group_commit: false` every request is committed (and synced) alone, however many
+/// are in flight: the baseline the benchmark compares against.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_group_commit_every_request_commits_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        EmbeddedStore::open_with(
+            dir.path(),
+            EmbeddedOptions {
+                group_commit: false,
+                ..EmbeddedOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    store
+        .create_table(&TableSpec::new("grp", "pk"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                s.put(Put::new("grp", item(&format!("k{t}-{i}"), i)))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = store.commit_stats();
+    assert_eq!(stats.requests, 161);
+    assert_eq!(
+        (stats.groups, stats.max_group(), stats.syncs),
+        (161, 1, 161)
+    );
+    assert_eq!(store.scan_all("grp").await.unwrap().len(), 160);
+}

@@ -48,6 +48,8 @@ pub struct Scale {
     /// Instances per store-throughput point with up to 8 in flight (more in flight: this
     /// many per 8).
     pub store_ops: usize,
+    /// Requests of each main-job run in the store section.
+    pub store_job_requests: u32,
 }
 
 impl Scale {
@@ -66,6 +68,7 @@ impl Scale {
             txn_requests: 12,
             txn_concurrency: vec![1, 4],
             store_ops: 32,
+            store_job_requests: 12,
         }
     }
     /// The committed results: minutes, not hours, on two cores.
@@ -83,6 +86,7 @@ impl Scale {
             txn_requests: 200,
             txn_concurrency: vec![1, 4, 16, 32],
             store_ops: 800,
+            store_job_requests: 1000,
         }
     }
 }
@@ -92,6 +96,9 @@ impl Scale {
 pub enum Backend {
     /// The embedded store with this durability.
     Embedded(Durability),
+    /// The embedded store with this durability and no group commit (every request
+    /// committed alone): the store's baseline.
+    EmbeddedUngrouped(Durability),
     /// DynamoDB (Local) at this endpoint.
     DynamoDb(String),
 }
@@ -102,6 +109,10 @@ impl Backend {
         match self {
             Backend::Embedded(Durability::Fsync) => "embedded (fsync)".into(),
             Backend::Embedded(_) => "embedded (process-crash)".into(),
+            Backend::EmbeddedUngrouped(Durability::Fsync) => {
+                "embedded (fsync), no group commit".into()
+            }
+            Backend::EmbeddedUngrouped(_) => "embedded (process-crash), no group commit".into(),
             Backend::DynamoDb(_) => "DynamoDB Local".into(),
         }
     }
@@ -109,13 +120,14 @@ impl Backend {
     /// A fresh, empty store with round-trip counting, and a runtime on it in `mode`.
     pub async fn runtime(&self, mode: Mode, row_capacity: u64) -> Result<Fresh, BeldiError> {
         let (store, dir, embedded): (Arc<dyn Store>, _, _) = match self {
-            Backend::Embedded(d) => {
+            Backend::Embedded(d) | Backend::EmbeddedUngrouped(d) => {
                 let dir = tempfile::tempdir().map_err(|e| BeldiError::Corrupt {
                     what: "temporary directory".into(),
                     message: e.to_string(),
                 })?;
                 let opts = EmbeddedOptions {
                     durability: *d,
+                    group_commit: matches!(self, Backend::Embedded(_)),
                     ..Default::default()
                 };
                 let s = EmbeddedStore::open_with(dir.path(), opts)?;
@@ -299,6 +311,44 @@ impl Report {
         }
         text.push('\n');
         std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
+    /// Replaces, in the `REPORT.md` already in the directory, the sections this report has
+    /// (matched by their `## ` heading; new ones are appended), keeps the rest, and adds
+    /// `note` to its header. Writes a new report when there is none.
+    pub fn update(&self, header: &str, note: &str) -> std::io::Result<PathBuf> {
+        let path = self.dir.join("REPORT.md");
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            return self.write(header);
+        };
+        let mut parts: Vec<String> = old
+            .trim_end()
+            .split("\n\n## ")
+            .enumerate()
+            .map(|(i, p)| {
+                if i == 0 {
+                    p.to_owned()
+                } else {
+                    format!("## {p}")
+                }
+            })
+            .collect();
+        let heading = |s: &str| s.lines().next().unwrap_or("").to_owned();
+        for new in &self.sections {
+            match parts
+                .iter_mut()
+                .skip(1)
+                .find(|p| heading(p) == heading(new))
+            {
+                Some(p) => *p = new.clone(),
+                None => parts.push(new.clone()),
+            }
+        }
+        if let Some(h) = parts.first_mut() {
+            h.push_str(&format!("\n- {note}"));
+        }
+        std::fs::write(&path, parts.join("\n\n") + "\n")?;
         Ok(path)
     }
 }

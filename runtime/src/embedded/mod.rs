@@ -21,7 +21,7 @@ mod writer;
 use sql::{
     SCHEMA, check_table, load, load_if, load_spec, remove_item, sql_err, store_item, updated,
 };
-use writer::Writer;
+use writer::{Acks, Writer};
 pub use writer::{CommitStats, MAX_GROUP};
 
 use std::collections::HashMap;
@@ -63,6 +63,10 @@ pub struct EmbeddedOptions {
     pub readers: usize,
     /// How long a writer waits for another process holding the write lock.
     pub busy_timeout: Duration,
+    /// Whether concurrent write requests share commits (the default). `false` commits
+    /// (and, under [`Durability::Fsync`], syncs) every request alone, one after the other,
+    /// as stores without group commit do: the baseline of `bench store`.
+    pub group_commit: bool,
 }
 
 impl Default for EmbeddedOptions {
@@ -71,6 +75,7 @@ impl Default for EmbeddedOptions {
             durability: Durability::Fsync,
             readers: 4,
             busy_timeout: Duration::from_secs(30),
+            group_commit: true,
         }
     }
 }
@@ -190,7 +195,11 @@ impl EmbeddedStore {
                 dir,
                 writer: Writer::start(
                     writer,
-                    (opts.durability == Durability::Fsync).then(|| wal_path(&path)),
+                    match opts.durability {
+                        Durability::ProcessCrash => Acks::OnCommit,
+                        Durability::Fsync => Acks::Synced(wal_path(&path)),
+                    },
+                    opts.group_commit,
                 )?,
                 readers,
                 next_reader: AtomicUsize::new(0),

@@ -281,28 +281,47 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
         })
 }
 
+/// When a committed group is answered.
+#[derive(Clone, Debug)]
+pub enum Acks {
+    /// Once committed (the OS has the WAL; no fsync).
+    OnCommit,
+    /// Once the WAL file at this path is synced: by a syncer thread while the writer goes
+    /// on with the next group or, without grouping, by the writer before the next request.
+    Synced(PathBuf),
+}
+
+/// What the writer does with a committed group.
+enum Then {
+    Answer,
+    HandOver(mpsc::Sender<Committed>),
+    SyncHere(PathBuf, Option<File>),
+}
+
 impl Writer {
-    /// Starts the writer thread on `conn`, which must commit without syncing. With `wal`
-    /// (the path of the database's WAL file) a syncer thread syncs it before any group is
-    /// answered; without, groups are answered once committed.
-    pub fn start(conn: Connection, wal: Option<PathBuf>) -> Result<Writer, StoreError> {
+    /// Starts the writer thread on `conn`, which must commit without syncing; `acks` says
+    /// when a committed group is answered. Without `grouping`, every request is committed
+    /// (and synced) alone, one after the other, as with no group commit at all.
+    pub fn start(conn: Connection, acks: Acks, grouping: bool) -> Result<Writer, StoreError> {
         let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
         let stats = Arc::new(Mutex::new(Histogram::default()));
         let mut threads = Vec::new();
-        let synced = match wal {
-            Some(path) => {
+        let (then, max_group) = match (acks, grouping) {
+            (Acks::OnCommit, true) => (Then::Answer, MAX_GROUP),
+            (Acks::OnCommit, false) => (Then::Answer, 1),
+            (Acks::Synced(path), false) => (Then::SyncHere(path, None), 1),
+            (Acks::Synced(path), true) => {
                 let (to_sync, committed) = mpsc::channel::<Committed>();
                 let counts = stats.clone();
                 threads.push(spawn("beldi-embedded-syncer", move || {
                     sync_loop(path, committed, counts)
                 })?);
-                Some(to_sync)
+                (Then::HandOver(to_sync), MAX_GROUP)
             }
-            None => None,
         };
         let counts = stats.clone();
         threads.push(spawn("beldi-embedded-writer", move || {
-            run(conn, jobs, synced, counts)
+            run(conn, jobs, then, max_group, counts)
         })?);
         Ok(Writer {
             queue: Some(queue),
@@ -362,12 +381,13 @@ impl Drop for Writer {
 fn run(
     mut conn: Connection,
     jobs: mpsc::Receiver<Box<dyn Job>>,
-    synced: Option<mpsc::Sender<Committed>>,
+    mut then: Then,
+    max_group: usize,
     stats: Arc<Mutex<Histogram>>,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while group.len() < max_group {
             match jobs.try_recv() {
                 Ok(job) => group.push(job),
                 Err(_) => break,
@@ -380,25 +400,43 @@ fn run(
             }
             h.by_size[group.len()] += 1;
         }
-        match (&outcome, &synced) {
-            (Ok(()), Some(syncer)) => {
+        let answer = |group: Vec<Box<dyn Job>>, outcome: &Result<(), GroupFailure>| {
+            for job in group {
+                job.answer(outcome.as_ref().map(|_| ()));
+            }
+        };
+        match (outcome, &mut then) {
+            (Ok(()), Then::HandOver(syncer)) => {
                 if let Err(mpsc::SendError(group)) = syncer.send(group) {
                     let stopped = GroupFailure {
                         message: "embedded store: the syncer thread has stopped".into(),
                         busy: false,
                     };
-                    for job in group {
-                        job.answer(Err(&stopped));
-                    }
+                    answer(group, &Err(stopped));
                 }
             }
-            _ => {
-                for job in group {
-                    job.answer(outcome.as_ref().map(|_| ()));
-                }
+            (Ok(()), Then::SyncHere(wal, file)) => {
+                let synced = synced(wal, file, &stats);
+                answer(group, &synced);
             }
+            (outcome, _) => answer(group, &outcome),
         }
     }
+}
+
+/// Syncs the WAL and counts the sync; forgets the file on failure, to open it again.
+fn synced(
+    wal: &PathBuf,
+    file: &mut Option<File>,
+    stats: &Mutex<Histogram>,
+) -> Result<(), GroupFailure> {
+    let outcome = sync(wal, file);
+    if outcome.is_err() {
+        *file = None;
+    } else if let Ok(mut h) = stats.lock() {
+        h.syncs += 1;
+    }
+    outcome
 }
 
 /// The syncer thread: syncs the WAL once for every group committed since the last sync,
@@ -409,12 +447,7 @@ fn sync_loop(wal: PathBuf, committed: mpsc::Receiver<Committed>, stats: Arc<Mute
         while let Ok(more) = committed.try_recv() {
             jobs.extend(more);
         }
-        let outcome = sync(&wal, &mut file);
-        if outcome.is_err() {
-            file = None; // open it again next time
-        } else if let Ok(mut h) = stats.lock() {
-            h.syncs += 1;
-        }
+        let outcome = synced(&wal, &mut file, &stats);
         for job in jobs {
             job.answer(outcome.as_ref().map(|_| ()));
         }
@@ -480,7 +513,7 @@ mod tests {
         conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE r (k TEXT PRIMARY KEY);")
             .unwrap();
         let wal = dir.path().join("w.db-wal");
-        (dir, Writer::start(conn, Some(wal)).unwrap())
+        (dir, Writer::start(conn, Acks::Synced(wal), true).unwrap())
     }
 
     fn insert(k: &'static str) -> impl FnOnce(&GroupTx<'_>) -> Result<(), StoreError> + Send {
