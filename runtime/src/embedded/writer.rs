@@ -17,7 +17,8 @@
 //! Under [`super::Durability::Fsync`] the fsync is pipelined: SQLite commits without
 //! syncing (`synchronous=NORMAL`), and a syncer thread syncs the WAL file and only then
 //! answers the groups committed before that sync; meanwhile the writer already applies the
-//! next group. One fsync covers every group committed before it (the WAL is appended in
+//! next group. (When the syncer is idle and no request waits, the writer syncs a group
+//! itself: a lone request is not handed from thread to thread.) One fsync covers every group committed before it (the WAL is appended in
 //! order), so under load there are fewer fsyncs than commits. A synced WAL is what SQLite's
 //! own `synchronous=FULL` gives a WAL-mode commit, so an acknowledged write survives power
 //! loss as before. Readers may see a committed group whose fsync is still running; any
@@ -29,6 +30,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -293,8 +295,18 @@ pub enum Acks {
 
 /// What the writer does with a committed group.
 enum Then {
+    /// Answers it.
     Answer,
-    HandOver(mpsc::Sender<Committed>),
+    /// Hands it over to the syncer; but when the syncer is idle and no request waits, syncs
+    /// it itself (sparing a lone request a thread switch).
+    HandOver {
+        syncer: mpsc::Sender<Committed>,
+        /// Groups handed over and not yet answered.
+        pending: Arc<AtomicUsize>,
+        wal: PathBuf,
+        file: Option<File>,
+    },
+    /// Syncs it, then answers it.
     SyncHere(PathBuf, Option<File>),
 }
 
@@ -312,11 +324,18 @@ impl Writer {
             (Acks::Synced(path), false) => (Then::SyncHere(path, None), 1),
             (Acks::Synced(path), true) => {
                 let (to_sync, committed) = mpsc::channel::<Committed>();
-                let counts = stats.clone();
+                let pending = Arc::new(AtomicUsize::new(0));
+                let (counts, left, wal) = (stats.clone(), pending.clone(), path.clone());
                 threads.push(spawn("beldi-embedded-syncer", move || {
-                    sync_loop(path, committed, counts)
+                    sync_loop(wal, committed, left, counts)
                 })?);
-                (Then::HandOver(to_sync), MAX_GROUP)
+                let then = Then::HandOver {
+                    syncer: to_sync,
+                    pending,
+                    wal: path,
+                    file: None,
+                };
+                (then, MAX_GROUP)
             }
         };
         let counts = stats.clone();
@@ -385,7 +404,16 @@ fn run(
     max_group: usize,
     stats: Arc<Mutex<Histogram>>,
 ) {
-    while let Ok(first) = jobs.recv() {
+    // A request taken to see whether one waits, which starts the next group.
+    let mut next: Option<Box<dyn Job>> = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
         let mut group = vec![first];
         while group.len() < max_group {
             match jobs.try_recv() {
@@ -406,8 +434,28 @@ fn run(
             }
         };
         match (outcome, &mut then) {
-            (Ok(()), Then::HandOver(syncer)) => {
+            (
+                Ok(()),
+                Then::HandOver {
+                    syncer,
+                    pending,
+                    wal,
+                    file,
+                },
+            ) => {
+                if pending.load(Ordering::Acquire) == 0 {
+                    match jobs.try_recv() {
+                        Ok(job) => next = Some(job),
+                        Err(_) => {
+                            let synced = synced(wal, file, &stats);
+                            answer(group, &synced);
+                            continue;
+                        }
+                    }
+                }
+                pending.fetch_add(1, Ordering::AcqRel);
                 if let Err(mpsc::SendError(group)) = syncer.send(group) {
+                    pending.fetch_sub(1, Ordering::AcqRel);
                     let stopped = GroupFailure {
                         message: "embedded store: the syncer thread has stopped".into(),
                         busy: false,
@@ -441,16 +489,24 @@ fn synced(
 
 /// The syncer thread: syncs the WAL once for every group committed since the last sync,
 /// then answers them.
-fn sync_loop(wal: PathBuf, committed: mpsc::Receiver<Committed>, stats: Arc<Mutex<Histogram>>) {
+fn sync_loop(
+    wal: PathBuf,
+    committed: mpsc::Receiver<Committed>,
+    pending: Arc<AtomicUsize>,
+    stats: Arc<Mutex<Histogram>>,
+) {
     let mut file: Option<File> = None;
     while let Ok(mut jobs) = committed.recv() {
+        let mut groups = 1;
         while let Ok(more) = committed.try_recv() {
             jobs.extend(more);
+            groups += 1;
         }
         let outcome = synced(&wal, &mut file, &stats);
         for job in jobs {
             job.answer(outcome.as_ref().map(|_| ()));
         }
+        pending.fetch_sub(groups, Ordering::AcqRel);
     }
 }
 
