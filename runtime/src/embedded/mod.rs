@@ -19,7 +19,8 @@ mod sql;
 mod writer;
 
 use sql::{
-    SCHEMA, check_table, load, load_if, load_spec, remove_item, sql_err, store_item, updated,
+    SCHEMA, check_table, load, load_if, load_spec, remove_item, sql_err, store_encoded, store_item,
+    updated,
 };
 use writer::{Acks, Writer};
 pub use writer::{CommitStats, MAX_GROUP};
@@ -357,6 +358,7 @@ impl Store for EmbeddedStore {
         let spec = self.spec(&req.table).await?;
         let key = validate::put(&spec, &req)?;
         let specs = self.inner.specs.clone();
+        let encoded = codec::encode(&req.item);
         self.inner
             .writer
             .submit(move |tx| {
@@ -368,7 +370,7 @@ impl Store for EmbeddedStore {
                     req.condition.as_ref(),
                     req.return_item_on_failure,
                 )?;
-                store_item(tx.write(), &req.table, &key, &req.item)?;
+                store_encoded(tx.write(), &req.table, &key, &encoded, cur.is_some())?;
                 Ok(match req.return_values {
                     ReturnValues::AllOld => cur,
                     _ => None,
@@ -393,7 +395,7 @@ impl Store for EmbeddedStore {
                     req.return_item_on_failure,
                 )?;
                 let new = updated(&spec, &req.key, cur.as_ref(), &req)?;
-                store_item(tx.write(), &req.table, &req.key, &new)?;
+                store_item(tx.write(), &req.table, &req.key, &new, cur.is_some())?;
                 Ok(match req.return_values {
                     ReturnValues::None => None,
                     ReturnValues::AllOld => cur,
@@ -479,6 +481,15 @@ impl Store for EmbeddedStore {
         }
         validate::distinct_items(&keys)?;
         let cache = self.inner.specs.clone();
+        // Puts are encoded here, so the writer thread does not.
+        let mut encoded: Vec<Option<Vec<u8>>> = req
+            .ops
+            .iter()
+            .map(|op| match op {
+                TransactOp::Put(p) => Some(codec::encode(&p.item)),
+                _ => None,
+            })
+            .collect();
         self.inner
             .writer
             .submit(move |tx| {
@@ -508,7 +519,9 @@ impl Store for EmbeddedStore {
                 // Every condition is checked and every new item made before the first write.
                 let mut writes = Vec::with_capacity(req.ops.len());
                 let mut reasons = Vec::with_capacity(req.ops.len());
-                for ((op, spec), (table, key)) in req.ops.iter().zip(&specs).zip(&keys) {
+                for (((op, spec), (table, key)), put) in
+                    req.ops.iter().zip(&specs).zip(&keys).zip(&mut encoded)
+                {
                     check_table(&cache, tx, table)?;
                     let cur = load(r, table, key)?;
                     let (cond, want) = match op {
@@ -528,17 +541,18 @@ impl Store for EmbeddedStore {
                             item: if want { cur.map(Box::new) } else { None },
                         };
                     } else {
+                        let existed = cur.is_some();
                         write = match op {
-                            TransactOp::Put(p) => Some(Some(p.item.clone())),
+                            TransactOp::Put(_) => Some((put.take(), existed)),
                             TransactOp::Update(u) => match updated(spec, key, cur.as_ref(), u) {
-                                Ok(new) => Some(Some(new)),
+                                Ok(new) => Some((Some(codec::encode(&new)), existed)),
                                 Err(StoreError::ItemTooLarge { .. }) => {
                                     reason = CancellationReason::ItemTooLarge;
                                     None
                                 }
                                 Err(e) => return Err(e),
                             },
-                            TransactOp::Delete(_) => Some(None),
+                            TransactOp::Delete(_) => Some((None, existed)),
                             TransactOp::ConditionCheck(_) => None,
                         };
                     }
@@ -553,8 +567,10 @@ impl Store for EmbeddedStore {
                 }
                 for ((table, key), write) in keys.iter().zip(writes) {
                     match write {
-                        Some(Some(item)) => store_item(tx.write(), table, key, &item)?,
-                        Some(None) => remove_item(tx.write(), table, key)?,
+                        Some((Some(bytes), existed)) => {
+                            store_encoded(tx.write(), table, key, &bytes, existed)?
+                        }
+                        Some((None, _)) => remove_item(tx.write(), table, key)?,
                         None => {}
                     }
                 }

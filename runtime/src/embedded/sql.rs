@@ -55,18 +55,36 @@ pub(super) fn store_item(
     table: &str,
     key: &Key,
     item: &Item,
+    existed: bool,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO beldi_items (tbl, pk, sk, item) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .map_err(sql_err)?
-    .execute(params![
-        table,
-        key.partition.as_bytes(),
-        sk_bytes(key),
-        codec::encode(item)
-    ])
-    .map_err(sql_err)?;
+    store_encoded(conn, table, key, &codec::encode(item), existed)
+}
+
+/// [`store_item`] of an item encoded already (puts encode theirs before they queue, so the
+/// writer thread does not).
+pub(super) fn store_encoded(
+    conn: &Connection,
+    table: &str,
+    key: &Key,
+    encoded: &[u8],
+    existed: bool,
+) -> Result<(), StoreError> {
+    // An item that exists is rewritten in place (`INSERT OR REPLACE` would delete the row
+    // and insert it again).
+    let sql = if existed {
+        "UPDATE beldi_items SET item = ?4 WHERE tbl = ?1 AND pk = ?2 AND sk = ?3"
+    } else {
+        "INSERT OR REPLACE INTO beldi_items (tbl, pk, sk, item) VALUES (?1, ?2, ?3, ?4)"
+    };
+    conn.prepare_cached(sql)
+        .map_err(sql_err)?
+        .execute(params![
+            table,
+            key.partition.as_bytes(),
+            sk_bytes(key),
+            encoded
+        ])
+        .map_err(sql_err)?;
     Ok(())
 }
 
