@@ -280,3 +280,41 @@ async fn without_group_commit_every_request_commits_alone() {
     );
     assert_eq!(store.scan_all("grp").await.unwrap().len(), 160);
 }
+
+/// The writer keeps the items it wrote last; another handle's (another process's) commits
+/// in between must not let it act on a stale copy.
+#[tokio::test]
+async fn a_write_sees_what_another_handle_committed_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path(), Durability::Fsync);
+    let b = open(dir.path(), Durability::Fsync);
+    a.create_table(&TableSpec::new("grp", "pk")).await.unwrap();
+    let set_if = |n: i64, then: i64| {
+        Update::new("grp", Key::new("k"))
+            .action(UpdateAction::set("n", then))
+            .condition(Condition::Eq(Path::attr("n"), n.into()))
+    };
+    a.update(Update::new("grp", Key::new("k")).action(UpdateAction::set("n", 1)))
+        .await
+        .unwrap();
+    for round in 0..20 {
+        let n = 1 + 2 * round;
+        // b moves the item on; a's next conditional write must see b's value.
+        b.update(set_if(n, n + 1)).await.unwrap();
+        a.update(set_if(n + 1, n + 2))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: a acted on a stale item: {e}"));
+        assert!(matches!(
+            a.update(set_if(n, n + 5)).await,
+            Err(StoreError::ConditionFailed { .. })
+        ));
+    }
+    // A delete by b, then a put-if-absent by a.
+    b.delete(beldi_runtime::store::Delete::new("grp", Key::new("k")))
+        .await
+        .unwrap();
+    a.put(Put::new("grp", item("k", 0)).condition(Condition::not_exists(Path::attr("pk"))))
+        .await
+        .expect("a saw the delete");
+    assert_eq!(n_of(&b, "k").await, None, "the new item has no n");
+}
