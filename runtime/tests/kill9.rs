@@ -52,22 +52,27 @@ async fn kill9_child_writer() {
     }
 }
 
-fn run_and_kill(mode: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
+/// This test binary run as the helper process `test` on `dir`, its stdout piped.
+fn child(test: &str, dir: &std::path::Path, mode: &str, stderr: Stdio) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "kill9_child_writer",
+            test,
             "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(DIR_VAR, dir.path())
+        .env(DIR_VAR, dir)
         .env(MODE_VAR, mode)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn run_and_kill(mode: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = child("kill9_child_writer", dir.path(), mode, Stdio::null());
     let stdout = child.stdout.take().unwrap();
     let mut last_ack: Option<u64> = None;
     let started = Instant::now();
@@ -256,20 +261,7 @@ async fn kill9_child_groups() {
 
 fn run_and_kill_groups(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "kill9_child_groups",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DIR_VAR, dir.path())
-        .env(MODE_VAR, mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = child("kill9_child_groups", dir.path(), mode, Stdio::null());
     let stdout = child.stdout.take().unwrap();
     let mut acked: Vec<Option<i64>> = vec![None; GROUP_TASKS];
     let mut total = 0;
@@ -420,15 +412,7 @@ fn two_processes_share_one_directory() {
             .unwrap();
     });
     let children: Vec<_> = (0..2)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "shared_dir_child", "--ignored", "--nocapture"])
-                .env(DIR_VAR, dir.path())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| child("shared_dir_child", dir.path(), "fsync", Stdio::inherit()))
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();

@@ -2,12 +2,13 @@
 //! disk, with no server.
 //!
 //! SQLite runs in WAL mode. Writes go through one writer thread, which commits them in
-//! groups (see [`writer`]): the requests waiting when a commit starts are applied in arrival
+//! groups (see `embedded/writer.rs`): the requests waiting when a commit starts are applied in arrival
 //! order inside one `BEGIN IMMEDIATE` transaction, each reading its item and evaluating its
 //! condition in Rust ([`crate::store::eval`]) against the state the earlier ones left, and
 //! are answered once the group has committed. So conditional writes are atomic also across
 //! OS processes sharing the database, and concurrent writers share a commit (and its fsync).
-//! Reads use a small pool of reader connections and see every acknowledged write.
+//! Reads use a small pool of reader connections (a read runs on the calling task when one is
+//! free) and see every acknowledged write.
 //!
 //! [`Durability::Fsync`] syncs the WAL before acknowledging a commit (survives power loss;
 //! one fsync covers every group committed before it); [`Durability::ProcessCrash`] writes

@@ -224,6 +224,17 @@ pub(super) fn query_page(
 ) -> Result<Page, StoreError> {
     let (sql, args) = query_sql(req, limit);
     let mut stmt = c.prepare_cached(&sql).map_err(sql_err)?;
+    read_page(&mut stmt, &args, spec, limit)
+}
+
+/// Runs a page's statement and decodes its items (one more than `limit`, to tell whether a
+/// page follows).
+fn read_page(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    args: &[Box<dyn rusqlite::ToSql>],
+    spec: &TableSpec,
+    limit: usize,
+) -> Result<Page, StoreError> {
     let rows = stmt
         .query_map(rusqlite::params_from_iter(args.iter()), |r| {
             r.get::<_, Vec<u8>>(0)
@@ -307,16 +318,7 @@ pub(super) fn scan_page(
             vec![Box::new(req.table.clone()), Box::new(page)],
         ),
     };
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-            r.get::<_, Vec<u8>>(0)
-        })
-        .map_err(sql_err)?;
-    let mut items = Vec::new();
-    for raw in rows {
-        items.push(codec::decode(&raw.map_err(sql_err)?)?);
-    }
-    finish_page(spec, items, limit)
+    read_page(&mut stmt, &args, spec, limit)
 }
 
 #[cfg(test)]

@@ -7,19 +7,21 @@
 //! …). A request refuses before it writes anything, so a refusal leaves the group intact.
 //! A request that fails *after* writing (an SQLite error mid-write) cannot be undone alone:
 //! the whole group rolls back and every request in it gets an error. No request is
-//! answered before its group's commit returned, so nothing is acknowledged before it is
-//! durable; a group that fails to commit is answered with the failure, and none of it is
-//! applied.
+//! answered before its group has committed (and, under [`super::Durability::Fsync`], been
+//! synced), so nothing is acknowledged before it is durable; a group that fails to commit
+//! is answered with the failure, and none of it is applied.
 //!
 //! Batching is natural: while one group commits, the next requests queue, and the next
-//! group takes all of them. A request alone is committed at once.
+//! group takes all of them. A request alone is committed at once. Without grouping
+//! (`EmbeddedOptions::group_commit: false`) every request is committed, and synced, alone.
 //!
 //! Under [`super::Durability::Fsync`] the fsync is pipelined: SQLite commits without
 //! syncing (`synchronous=NORMAL`), and a syncer thread syncs the WAL file and only then
 //! answers the groups committed before that sync; meanwhile the writer already applies the
 //! next group. (When the syncer is idle and no request waits, the writer syncs a group
-//! itself: a lone request is not handed from thread to thread.) One fsync covers every group committed before it (the WAL is appended in
-//! order), so under load there are fewer fsyncs than commits. A synced WAL is what SQLite's
+//! itself: a lone request is not handed from thread to thread.) One fsync covers every
+//! group committed before it (the WAL is appended in order), so under load there are fewer
+//! fsyncs than commits. A synced WAL is what SQLite's
 //! own `synchronous=FULL` gives a WAL-mode commit, so an acknowledged write survives power
 //! loss as before. Readers may see a committed group whose fsync is still running; any
 //! acknowledged write made after such a read sits later in the WAL, so it is durable only
