@@ -60,6 +60,33 @@ fn the_bench_command_writes_its_report_and_plots() {
         plots += 1;
     }
     assert!(plots >= 12, "{plots} plots referenced");
+    // One part again, twice: its section is replaced, the others are kept, and the header
+    // notes the re-measurement once.
+    for _ in 0..2 {
+        let part = Command::new(env!("CARGO_BIN_EXE_bench"))
+            .args(["store", "--scale", "smoke", "--out"])
+            .arg(out_dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            part.status.success(),
+            "{}",
+            String::from_utf8_lossy(&part.stderr)
+        );
+    }
+    let again = std::fs::read_to_string(out_dir.path().join("REPORT.md")).unwrap();
+    assert_eq!(
+        again
+            .matches("Re-measured on its own: `bench -- store")
+            .count(),
+        1,
+        "{again}"
+    );
+    for heading in ["## Per-operation cost", "## Transactions under contention"] {
+        assert_eq!(again.matches(heading).count(), 1, "{heading} in\n{again}");
+    }
+    assert_eq!(again.matches("## Embedded store throughput").count(), 1);
+    assert!(again.contains("no group commit"), "{again}");
     // Bad input: an unknown part.
     let bad = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(["everything"])

@@ -316,7 +316,8 @@ impl Report {
 
     /// Replaces, in the `REPORT.md` already in the directory, the sections this report has
     /// (matched by their `## ` heading; new ones are appended), keeps the rest, and adds
-    /// `note` to its header. Writes a new report when there is none.
+    /// `note` to its header (replacing a note of the same part's earlier re-measurement).
+    /// Writes a new report when there is none.
     pub fn update(&self, header: &str, note: &str) -> std::io::Result<PathBuf> {
         let path = self.dir.join("REPORT.md");
         let Ok(old) = std::fs::read_to_string(&path) else {
@@ -346,7 +347,15 @@ impl Report {
             }
         }
         if let Some(h) = parts.first_mut() {
-            h.push_str(&format!("\n- {note}"));
+            // A note of an earlier re-measurement of the same part is replaced.
+            let same = note.split(" --scale").next().unwrap_or(note);
+            let mut lines: Vec<&str> = h
+                .lines()
+                .filter(|l| !l.strip_prefix("- ").is_some_and(|l| l.starts_with(same)))
+                .collect();
+            let line = format!("- {note}");
+            lines.push(&line);
+            *h = lines.join("\n");
         }
         std::fs::write(&path, parts.join("\n\n") + "\n")?;
         Ok(path)

@@ -148,7 +148,8 @@ async fn run(cli: Cli) -> Result<PathBuf, String> {
     } else {
         // One part: its sections replace theirs in the report already there.
         let note = format!(
-            "Re-measured on its own: `bench -- {} --scale {}` ({:.0} s, {}).",
+            "Re-measured on its own: `bench -- {} --scale {}` ({:.0} s, {}); the other \
+             sections are from the run above.",
             part_name,
             scale.name,
             started.elapsed().as_secs_f64(),
