@@ -2,10 +2,10 @@
 //! disk, with no server.
 //!
 //! SQLite runs in WAL mode. Writes go through one writer thread, which commits them in
-//! groups (see `embedded/writer.rs`): the requests waiting when a commit starts are applied in arrival
-//! order inside one `BEGIN IMMEDIATE` transaction, each reading its item and evaluating its
-//! condition in Rust ([`crate::store::eval`]) against the state the earlier ones left, and
-//! are answered once the group has committed. So conditional writes are atomic also across
+//! groups (see `embedded/writer.rs`): the requests waiting when a commit starts are applied
+//! in arrival order inside one `BEGIN IMMEDIATE` transaction, each reading its item and
+//! evaluating its condition in Rust ([`crate::store::eval`]) against the state the earlier
+//! ones left, and are answered once the group has committed. So conditional writes are atomic also across
 //! OS processes sharing the database, and concurrent writers share a commit (and its fsync).
 //! Reads use a small pool of reader connections (a read runs on the calling task when one is
 //! free) and see every acknowledged write.
@@ -30,7 +30,6 @@ use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
