@@ -6,7 +6,8 @@
 //! own answer: its result, or its own refusal (`ConditionFailed`, `TransactionCancelled`,
 //! …). A request refuses before it writes anything, so a refusal leaves the group intact.
 //! A request that fails *after* writing (an SQLite error mid-write) cannot be undone alone:
-//! the whole group rolls back and every request in it gets an error. No request is
+//! the whole group rolls back and every request in it gets an error (even one that had
+//! refused: it was refused on state that was rolled back). No request is
 //! answered before its group has committed (and, under [`super::Durability::Fsync`], been
 //! synced), so nothing is acknowledged before it is durable; a group that fails to commit
 //! is answered with the failure, and none of it is applied.
@@ -131,6 +132,8 @@ trait Job: Send {
 struct Request<T, F> {
     apply: Option<F>,
     out: Option<Result<T, StoreError>>,
+    /// Whether this request's failure after writing rolled its group back.
+    failed_group: bool,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
@@ -156,6 +159,7 @@ where
             _ => None,
         };
         self.out = Some(out);
+        self.failed_group = failed.is_some();
         failed.map_or(Ok(()), Err)
     }
 
@@ -163,7 +167,8 @@ where
         let answer = match (group, self.out) {
             (Ok(()), Some(out)) => out,
             // Its own failure rolled the group back: it gets its own error.
-            (Err(_), Some(Err(own))) => Err(own),
+            (Err(_), Some(Err(own))) if self.failed_group => Err(own),
+            // Any other answer (even a refusal) was reached on state that was rolled back.
             (Err(g), _) => Err(g.to_error()),
             (Ok(()), None) => Err(StoreError::Io {
                 message: "embedded store: a write request was never run".into(),
@@ -363,6 +368,7 @@ impl Writer {
         let job = Box::new(Request {
             apply: Some(apply),
             out: None,
+            failed_group: false,
             reply,
         });
         let stopped = || StoreError::Io {
@@ -610,13 +616,19 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let (failing, other) = tokio::join!(
-            w.submit(|tx| {
-                insert("failing")(tx)?;
-                Err::<(), _>(StoreError::validation("failing", "fails after writing"))
-            }),
+        let (refused, failing, other) = tokio::join!(
+            // Refuses, on a state the group then rolls back.
+            w.submit(|_| Err::<(), _>(StoreError::validation("refused", "before writing"))),
             async {
                 tokio::time::sleep(Duration::from_millis(20)).await;
+                w.submit(|tx| {
+                    insert("failing")(tx)?;
+                    Err::<(), _>(StoreError::validation("failing", "fails after writing"))
+                })
+                .await
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(40)).await;
                 w.submit(insert("other")).await
             },
         );
@@ -625,12 +637,18 @@ mod tests {
             matches!(&failing, Err(StoreError::Validation { name, .. }) if name == "failing"),
             "its own error: {failing:?}"
         );
-        assert!(
-            matches!(&other, Err(StoreError::Io { message, .. }) if message.contains("rolled back")),
-            "the group's: {other:?}"
-        );
+        for r in [&refused, &other] {
+            assert!(
+                matches!(r, Err(StoreError::Io { message, .. }) if message.contains("rolled back")),
+                "the group's: {r:?}"
+            );
+        }
         assert_eq!(rows(&dir), ["slow"]);
-        assert_eq!(w.stats().by_size.get(2), Some(&1), "the two shared a group");
+        assert_eq!(
+            w.stats().by_size.get(3),
+            Some(&1),
+            "the three shared a group"
+        );
 
         // A refusal before writing spares the others of its group.
         let slow = {
@@ -655,7 +673,7 @@ mod tests {
         assert!(matches!(refused, Err(StoreError::Validation { .. })));
         kept.unwrap();
         assert_eq!(rows(&dir), ["kept", "slow"]);
-        assert_eq!(w.stats().by_size.get(2), Some(&2));
+        assert_eq!(w.stats().by_size.get(2), Some(&1));
     }
 
     /// A panicking request fails its group, not the writer.
