@@ -139,24 +139,12 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
                     report.gave_up.push((name.clone(), it.instance.clone()));
                     continue;
                 }
-                if !intent::claim_restart(&**rt.store(), &table, &it.instance, it.start_ms).await? {
+                let Some(rerun) = claim_rerun(rt, &name, &table, it, cfg.plan.clone()).await?
+                else {
                     continue; // finished or restarted by someone else meanwhile
-                }
+                };
                 report.restarted += 1;
-                let (rt, name, plan) = (rt.clone(), name.clone(), cfg.plan.clone());
-                runs.spawn(async move {
-                    rt.call_callee(
-                        &name,
-                        &it.instance,
-                        it.input,
-                        it.caller,
-                        plan,
-                        it.restarts + 1,
-                        None,
-                    )
-                    .await
-                    .is_ok()
-                });
+                runs.spawn(async move { rerun.await.is_ok() });
             }
             match last {
                 Some(k) => next = Some(k),
@@ -170,4 +158,34 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
         }
     }
     Ok(report)
+}
+
+/// Claims the restart of the unfinished instance `it` of `function` (its intent in
+/// `table`) and, when this caller won the claim, returns the execution that re-runs it;
+/// `None` when it finished or someone else restarted it meanwhile. Serves the collector's
+/// passes and [`Runtime::revive`].
+pub(crate) async fn claim_rerun(
+    rt: &Runtime,
+    function: &str,
+    table: &str,
+    it: intent::Intent,
+    plan: FaultPlan,
+) -> Result<Option<impl Future<Output = Result<(), BeldiError>> + Send + 'static>, BeldiError> {
+    if !intent::claim_restart(&**rt.store(), table, &it.instance, it.start_ms).await? {
+        return Ok(None);
+    }
+    let (rt, function) = (rt.clone(), function.to_owned());
+    Ok(Some(async move {
+        rt.call_callee(
+            &function,
+            &it.instance,
+            it.input,
+            it.caller,
+            plan,
+            it.restarts + 1,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }))
 }

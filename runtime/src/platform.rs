@@ -748,20 +748,10 @@ impl Runtime {
                         (f, i) = (c.function.clone(), c.instance.clone());
                     }
                     _ => {
-                        let claimed =
-                            intent::claim_restart(&**rt.store(), &table, &i, it.start_ms).await;
-                        if matches!(claimed, Ok(true))
-                            && let Err(e) = rt
-                                .call_callee(
-                                    &f,
-                                    &i,
-                                    it.input,
-                                    it.caller,
-                                    FaultPlan::none(),
-                                    it.restarts + 1,
-                                    None,
-                                )
-                                .await
+                        let rerun =
+                            crate::collector::claim_rerun(&rt, &f, &table, it, FaultPlan::none());
+                        if let Ok(Some(rerun)) = rerun.await
+                            && let Err(e) = rerun.await
                         {
                             tracing::debug!("revived instance {i} of {f} did not finish: {e}");
                         }
