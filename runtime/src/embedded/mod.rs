@@ -20,8 +20,8 @@ mod sql;
 mod writer;
 
 use sql::{
-    SCHEMA, check_table, load, load_if, load_spec, remove_item, sql_err, store_encoded, store_item,
-    updated,
+    SCHEMA, load, load_checked, load_if, load_spec, remove_item, sql_err, store_encoded,
+    store_item, updated,
 };
 use writer::{Acks, Writer};
 pub use writer::{CommitStats, MAX_GROUP};
@@ -480,8 +480,9 @@ impl Store for EmbeddedStore {
             specs.push(spec);
         }
         validate::distinct_items(&keys)?;
-        let cache = self.inner.specs.clone();
-        // Puts are encoded here, so the writer thread does not.
+        let known = self.inner.specs.clone();
+        // The token's fingerprint and the puts are made here, so the writer thread does not.
+        let fp = req.client_token.as_ref().map(|_| fingerprint(&req));
         let mut encoded: Vec<Option<Vec<u8>>> = req
             .ops
             .iter()
@@ -494,8 +495,7 @@ impl Store for EmbeddedStore {
             .writer
             .submit(move |tx| {
                 let r = tx.read();
-                if let Some(token) = &req.client_token {
-                    let fp = fingerprint(&req);
+                if let (Some(token), Some(fp)) = (&req.client_token, &fp) {
                     let seen: Option<(String, i64)> = r
                         .prepare_cached(
                             "SELECT fingerprint, at_ms FROM beldi_tokens WHERE token = ?1",
@@ -507,7 +507,7 @@ impl Store for EmbeddedStore {
                     if let Some((seen_fp, at)) = seen
                         && now_ms() - at < TOKEN_WINDOW_MS
                     {
-                        if seen_fp == fp {
+                        if seen_fp == *fp {
                             return Ok(()); // already applied: succeed without writing
                         }
                         return Err(StoreError::validation(
@@ -522,8 +522,7 @@ impl Store for EmbeddedStore {
                 for (((op, spec), (table, key)), put) in
                     req.ops.iter().zip(&specs).zip(&keys).zip(&mut encoded)
                 {
-                    check_table(&cache, tx, table)?;
-                    let cur = load(r, table, key)?;
+                    let cur = load_checked(&known, tx, table, key)?;
                     let (cond, want) = match op {
                         TransactOp::Put(p) => (p.condition.as_ref(), p.return_item_on_failure),
                         TransactOp::Update(u) => (u.condition.as_ref(), u.return_item_on_failure),
@@ -574,17 +573,17 @@ impl Store for EmbeddedStore {
                         None => {}
                     }
                 }
-                if let Some(token) = &req.client_token {
-                    let w = tx.write();
+                if let (Some(token), Some(fp)) = (&req.client_token, &fp) {
+                    let (w, now) = (tx.write(), now_ms());
                     w.prepare_cached(
                         "INSERT OR REPLACE INTO beldi_tokens (token, fingerprint, at_ms) VALUES (?1, ?2, ?3)",
                     )
                     .map_err(sql_err)?
-                    .execute(params![token, fingerprint(&req), now_ms()])
+                    .execute(params![token, fp, now])
                     .map_err(sql_err)?;
                     w.prepare_cached("DELETE FROM beldi_tokens WHERE at_ms < ?1")
                         .map_err(sql_err)?
-                        .execute(params![now_ms() - TOKEN_WINDOW_MS])
+                        .execute(params![now - TOKEN_WINDOW_MS])
                         .map_err(sql_err)?;
                 }
                 Ok(())

@@ -8,13 +8,20 @@ use super::{Specs, codec};
 use crate::store::eval::{apply_actions, eval_condition};
 use crate::store::{Item, Key, Page, Query, Scan, StoreError, TableSpec, Update, validate};
 
-pub(super) fn sql_err(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e
-        && matches!(
+/// Whether SQLite failed because another connection holds a lock (worth a retry).
+pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if matches!(
             f.code,
             rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
         )
-    {
+    )
+}
+
+/// An SQLite error as a store error (busy or locked: throttled, to be retried).
+pub(super) fn sql_err(e: rusqlite::Error) -> StoreError {
+    if is_busy(&e) {
         return StoreError::Throttled {
             message: format!("embedded store busy: {e}"),
         };
@@ -33,10 +40,12 @@ CREATE TABLE IF NOT EXISTS beldi_tokens (
 );
 ";
 
-pub(super) fn sk_bytes(key: &Key) -> &[u8] {
+/// The sort key's bytes (empty for a table without one).
+fn sk_bytes(key: &Key) -> &[u8] {
     key.sort.as_ref().map_or(&[], |s| s.as_bytes())
 }
 
+/// The item at (`table`, `key`), decoded.
 pub(super) fn load(conn: &Connection, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
     let raw: Option<Vec<u8>> = conn
         .prepare_cached("SELECT item FROM beldi_items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
@@ -50,6 +59,7 @@ pub(super) fn load(conn: &Connection, table: &str, key: &Key) -> Result<Option<I
     raw.map(|b| codec::decode(&b)).transpose()
 }
 
+/// Stores `item` at (`table`, `key`); `existed`: an item is there now.
 pub(super) fn store_item(
     conn: &Connection,
     table: &str,
@@ -88,6 +98,7 @@ pub(super) fn store_encoded(
     Ok(())
 }
 
+/// Deletes the item at (`table`, `key`).
 pub(super) fn remove_item(conn: &Connection, table: &str, key: &Key) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM beldi_items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")
         .map_err(sql_err)?
@@ -96,12 +107,7 @@ pub(super) fn remove_item(conn: &Connection, table: &str, key: &Key) -> Result<(
     Ok(())
 }
 
-pub(super) fn condition_failed(
-    table: &str,
-    key: &Key,
-    cur: Option<Item>,
-    want: bool,
-) -> StoreError {
+fn condition_failed(table: &str, key: &Key, cur: Option<Item>, want: bool) -> StoreError {
     StoreError::ConditionFailed {
         table: table.to_owned(),
         key: key.to_string(),
@@ -123,7 +129,7 @@ pub(super) fn updated(
 }
 
 /// The smallest byte string greater than every string starting with `prefix`, if any.
-pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {
@@ -166,8 +172,7 @@ pub(super) fn load_if(
     condition: Option<&crate::store::Condition>,
     return_item_on_failure: bool,
 ) -> Result<Option<Item>, StoreError> {
-    check_table(specs, tx, table)?;
-    let cur = load(tx.read(), table, key)?;
+    let cur = load_checked(specs, tx, table, key)?;
     match condition {
         Some(c) if !eval_condition(cur.as_ref(), c) => {
             Err(condition_failed(table, key, cur, return_item_on_failure))
@@ -176,9 +181,20 @@ pub(super) fn load_if(
     }
 }
 
+/// Inside a write transaction: checks the table, then loads the item.
+pub(super) fn load_checked(
+    specs: &Specs,
+    tx: &GroupTx<'_>,
+    table: &str,
+    key: &Key,
+) -> Result<Option<Item>, StoreError> {
+    check_table(specs, tx, table)?;
+    load(tx.read(), table, key)
+}
+
 /// Checks that a table still exists inside a write transaction (another process may have
 /// deleted it), once per table and group.
-pub(super) fn check_table(specs: &Specs, tx: &GroupTx<'_>, table: &str) -> Result<(), StoreError> {
+fn check_table(specs: &Specs, tx: &GroupTx<'_>, table: &str) -> Result<(), StoreError> {
     if tx.table_checked(table) {
         return Ok(());
     }
@@ -201,11 +217,9 @@ pub(super) fn check_table(specs: &Specs, tx: &GroupTx<'_>, table: &str) -> Resul
     Ok(())
 }
 
-pub(super) fn finish_page(
-    spec: &TableSpec,
-    mut items: Vec<Item>,
-    limit: usize,
-) -> Result<Page, StoreError> {
+/// A page of at most `limit` of `items`, with the key to start the next one after when
+/// there were more.
+fn finish_page(spec: &TableSpec, mut items: Vec<Item>, limit: usize) -> Result<Page, StoreError> {
     let last_key = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|i| spec.key_of(i)).transpose()?

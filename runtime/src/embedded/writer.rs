@@ -92,16 +92,9 @@ struct GroupFailure {
 
 impl GroupFailure {
     fn from_sql(what: &str, e: &rusqlite::Error) -> GroupFailure {
-        let busy = matches!(
-            e,
-            rusqlite::Error::SqliteFailure(f, _) if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            )
-        );
         GroupFailure {
             message: format!("embedded store: {what}: {e}"),
-            busy,
+            busy: super::sql::is_busy(e),
         }
     }
 
@@ -310,11 +303,18 @@ enum Then {
         syncer: mpsc::Sender<Committed>,
         /// Groups handed over and not yet answered.
         pending: Arc<AtomicUsize>,
-        wal: PathBuf,
-        file: Option<File>,
+        wal: Wal,
     },
     /// Syncs it, then answers it.
-    SyncHere(PathBuf, Option<File>),
+    SyncHere(Wal),
+}
+
+/// The WAL file, to sync (opened on first use, again after a failure), and where syncs
+/// are counted.
+struct Wal {
+    path: PathBuf,
+    file: Option<File>,
+    stats: Arc<Mutex<Histogram>>,
 }
 
 impl Writer {
@@ -328,21 +328,28 @@ impl Writer {
         let (then, max_group) = match (acks, grouping) {
             (Acks::OnCommit, true) => (Then::Answer, MAX_GROUP),
             (Acks::OnCommit, false) => (Then::Answer, 1),
-            (Acks::Synced(path), false) => (Then::SyncHere(path, None), 1),
-            (Acks::Synced(path), true) => {
-                let (to_sync, committed) = mpsc::channel::<Committed>();
-                let pending = Arc::new(AtomicUsize::new(0));
-                let (counts, left, wal) = (stats.clone(), pending.clone(), path.clone());
-                threads.push(spawn("beldi-embedded-syncer", move || {
-                    sync_loop(wal, committed, left, counts)
-                })?);
-                let then = Then::HandOver {
-                    syncer: to_sync,
-                    pending,
-                    wal: path,
+            (Acks::Synced(path), grouping) => {
+                let wal = || Wal {
+                    path: path.clone(),
                     file: None,
+                    stats: stats.clone(),
                 };
-                (then, MAX_GROUP)
+                if !grouping {
+                    (Then::SyncHere(wal()), 1)
+                } else {
+                    let (to_sync, committed) = mpsc::channel::<Committed>();
+                    let pending = Arc::new(AtomicUsize::new(0));
+                    let (syncer_wal, left) = (wal(), pending.clone());
+                    threads.push(spawn("beldi-embedded-syncer", move || {
+                        sync_loop(syncer_wal, committed, left)
+                    })?);
+                    let then = Then::HandOver {
+                        syncer: to_sync,
+                        pending,
+                        wal: wal(),
+                    };
+                    (then, MAX_GROUP)
+                }
             }
         };
         let counts = stats.clone();
@@ -436,11 +443,6 @@ fn run(
             }
             h.by_size[group.len()] += 1;
         }
-        let answer = |group: Vec<Box<dyn Job>>, outcome: &Result<(), GroupFailure>| {
-            for job in group {
-                job.answer(outcome.as_ref().map(|_| ()));
-            }
-        };
         match (outcome, &mut then) {
             (
                 Ok(()),
@@ -448,15 +450,13 @@ fn run(
                     syncer,
                     pending,
                     wal,
-                    file,
                 },
             ) => {
                 if pending.load(Ordering::Acquire) == 0 {
                     match jobs.try_recv() {
                         Ok(job) => next = Some(job),
                         Err(_) => {
-                            let synced = synced(wal, file, &stats);
-                            answer(group, &synced);
+                            answer(group, &wal.sync());
                             continue;
                         }
                     }
@@ -471,74 +471,69 @@ fn run(
                     answer(group, &Err(stopped));
                 }
             }
-            (Ok(()), Then::SyncHere(wal, file)) => {
-                let synced = synced(wal, file, &stats);
-                answer(group, &synced);
-            }
+            (Ok(()), Then::SyncHere(wal)) => answer(group, &wal.sync()),
             (outcome, _) => answer(group, &outcome),
         }
     }
 }
 
-/// Syncs the WAL and counts the sync; forgets the file on failure, to open it again.
-fn synced(
-    wal: &PathBuf,
-    file: &mut Option<File>,
-    stats: &Mutex<Histogram>,
-) -> Result<(), GroupFailure> {
-    let outcome = sync(wal, file);
-    if outcome.is_err() {
-        *file = None;
-    } else if let Ok(mut h) = stats.lock() {
-        h.syncs += 1;
+/// Answers every request of `jobs` with `outcome`.
+fn answer(jobs: Vec<Box<dyn Job>>, outcome: &Result<(), GroupFailure>) {
+    for job in jobs {
+        job.answer(outcome.as_ref().map(|_| ()));
     }
-    outcome
 }
 
 /// The syncer thread: syncs the WAL once for every group committed since the last sync,
 /// then answers them.
-fn sync_loop(
-    wal: PathBuf,
-    committed: mpsc::Receiver<Committed>,
-    pending: Arc<AtomicUsize>,
-    stats: Arc<Mutex<Histogram>>,
-) {
-    let mut file: Option<File> = None;
+fn sync_loop(mut wal: Wal, committed: mpsc::Receiver<Committed>, pending: Arc<AtomicUsize>) {
     while let Ok(mut jobs) = committed.recv() {
         let mut groups = 1;
         while let Ok(more) = committed.try_recv() {
             jobs.extend(more);
             groups += 1;
         }
-        let outcome = synced(&wal, &mut file, &stats);
-        for job in jobs {
-            job.answer(outcome.as_ref().map(|_| ()));
-        }
+        answer(jobs, &wal.sync());
         pending.fetch_sub(groups, Ordering::AcqRel);
     }
 }
 
-/// Syncs the WAL file's data to disk; the first time, also its directory entry.
-fn sync(wal: &PathBuf, file: &mut Option<File>) -> Result<(), GroupFailure> {
-    let failed = |what: &str, e: std::io::Error| GroupFailure {
-        message: format!(
-            "embedded store: {what} {}: {e} (the write is committed but may not be durable)",
-            wal.display()
-        ),
-        busy: false,
-    };
-    if file.is_none() {
-        let f = File::open(wal).map_err(|e| failed("cannot open the WAL", e))?;
-        if let Some(dir) = wal.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| failed("cannot sync the directory of the WAL", e))?;
+impl Wal {
+    /// Syncs the WAL file's data to disk (the first time, also its directory entry) and
+    /// counts the sync; after a failure the file is opened again next time.
+    fn sync(&mut self) -> Result<(), GroupFailure> {
+        let outcome = self.sync_file();
+        if outcome.is_err() {
+            self.file = None;
+        } else if let Ok(mut h) = self.stats.lock() {
+            h.syncs += 1;
         }
-        *file = Some(f);
+        outcome
     }
-    match file {
-        Some(f) => f.sync_data().map_err(|e| failed("cannot sync the WAL", e)),
-        None => Ok(()),
+
+    fn sync_file(&mut self) -> Result<(), GroupFailure> {
+        let path = &self.path;
+        let failed = |what: &str, e: std::io::Error| GroupFailure {
+            message: format!(
+                "embedded store: {what} {}: {e} (the write is committed but may not be durable)",
+                path.display()
+            ),
+            busy: false,
+        };
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let f = File::open(path).map_err(|e| failed("cannot open the WAL", e))?;
+                if let Some(dir) = path.parent() {
+                    File::open(dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| failed("cannot sync the directory of the WAL", e))?;
+                }
+                self.file.insert(f)
+            }
+        };
+        file.sync_data()
+            .map_err(|e| failed("cannot sync the WAL", e))
     }
 }
 
