@@ -6,9 +6,9 @@
 use beldi::platform::Mode;
 use beldi::prelude::*;
 
-use super::{Backend, Report, Scale, median, table};
+use super::{Backend, Fresh, Report, Scale, median, table};
 use crate::app::{App, Mix, Workload};
-use crate::driver::{self, DriverOptions, Load};
+use crate::driver::{self, DriverOptions, Load, Outcome};
 
 /// One point: medians over the repeats.
 #[derive(Clone, Debug)]
@@ -29,13 +29,16 @@ pub struct Point {
     pub throughput: f64,
 }
 
-async fn one_run(
+/// One run of `app` (the paper's mix, `requests` requests, crashes at `crash_rate` of step
+/// boundaries) on a fresh runtime on `backend`: the runtime, its workload and the outcome.
+pub async fn drive_fresh(
     backend: &Backend,
     app: App,
     mode: Mode,
     load: Load,
     requests: u32,
-) -> Result<(f64, f64, f64), BeldiError> {
+    crash_rate: f64,
+) -> Result<(Fresh, Workload, Outcome), BeldiError> {
     let f = backend.runtime(mode, 1000).await?;
     app.register(&f.rt)?;
     let w = Workload {
@@ -47,7 +50,7 @@ async fn one_run(
     app.install(&f.rt, w.seed).await?;
     let opts = DriverOptions {
         load,
-        crash_rate: 0.0,
+        crash_rate,
         progress: false,
     };
     let o = driver::drive(app, &f.rt, &w, &opts)
@@ -56,6 +59,17 @@ async fn one_run(
             what: format!("{} run", app.name()),
             message: e.to_string(),
         })?;
+    Ok((f, w, o))
+}
+
+async fn one_run(
+    backend: &Backend,
+    app: App,
+    mode: Mode,
+    load: Load,
+    requests: u32,
+) -> Result<(f64, f64, f64), BeldiError> {
+    let (_, _, o) = drive_fresh(backend, app, mode, load, requests, 0.0).await?;
     Ok((o.percentile_ms(0.5), o.percentile_ms(0.99), o.throughput()))
 }
 

@@ -10,8 +10,8 @@ use beldi::prelude::*;
 
 use super::fns::{self, OpKind, OpReq};
 use super::{Backend, Report, Scale, median, table};
-use crate::app::{App, Mix, Workload};
-use crate::driver::{self, DriverOptions, Load};
+use crate::app::App;
+use crate::driver::Load;
 
 const CONCURRENCY: [usize; 4] = [1, 4, 16, 64];
 
@@ -96,41 +96,22 @@ async fn point(
 /// One run of the main job (README's first command: travel, 16 clients, 2% crashes) on
 /// `backend`: its closed-loop throughput, requests/s.
 async fn main_job(backend: &Backend, requests: u32) -> Result<f64, BeldiError> {
-    {
-        let f = backend.runtime(Mode::Beldi, 1000).await?;
-        App::Travel.register(&f.rt)?;
-        let w = Workload {
-            seed: 1,
-            requests,
-            mix: Mix::Paper,
-            targets: 100,
-        };
-        App::Travel.install(&f.rt, w.seed).await?;
-        let opts = DriverOptions {
-            load: Load::Closed { clients: 16 },
-            crash_rate: 0.02,
-            progress: false,
-        };
-        let o = driver::drive(App::Travel, &f.rt, &w, &opts)
-            .await
-            .map_err(|e| BeldiError::Corrupt {
-                what: "main job".into(),
-                message: e.to_string(),
-            })?;
-        let failed: Vec<_> = App::Travel
-            .check(&f.rt, &w)
-            .await?
-            .into_iter()
-            .filter(|i| !i.holds())
-            .collect();
-        if !failed.is_empty() {
-            return Err(BeldiError::Corrupt {
-                what: "main job".into(),
-                message: format!("invariants failed on {}: {failed:?}", backend.label()),
-            });
-        }
-        Ok(o.throughput())
+    let load = Load::Closed { clients: 16 };
+    let (f, w, o) =
+        super::apps::drive_fresh(backend, App::Travel, Mode::Beldi, load, requests, 0.02).await?;
+    let failed: Vec<_> = App::Travel
+        .check(&f.rt, &w)
+        .await?
+        .into_iter()
+        .filter(|i| !i.holds())
+        .collect();
+    if !failed.is_empty() {
+        return Err(BeldiError::Corrupt {
+            what: "main job".into(),
+            message: format!("invariants failed on {}: {failed:?}", backend.label()),
+        });
     }
+    Ok(o.throughput())
 }
 
 /// Runs the store-throughput experiment.
