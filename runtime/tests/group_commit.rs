@@ -10,6 +10,25 @@ use beldi_runtime::store::{
     TableSpec, TransactOp, TransactWrite, Update, UpdateAction,
 };
 
+/// Tests `<test>::fsync` and `<test>::process_crash`: the async fn `test` on a
+/// multi-threaded runtime, once per durability setting.
+macro_rules! on_both_durabilities {
+    ($test:ident) => {
+        mod $test {
+            use beldi_runtime::embedded::Durability;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn fsync() {
+                super::$test(Durability::Fsync).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn process_crash() {
+                super::$test(Durability::ProcessCrash).await;
+            }
+        }
+    };
+}
 fn open(dir: &std::path::Path, durability: Durability) -> EmbeddedStore {
     EmbeddedStore::open_with(
         dir,
@@ -114,15 +133,7 @@ async fn conditions_see_the_earlier_requests_of_their_group(durability: Durabili
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn conditions_see_the_earlier_requests_of_their_group_fsync() {
-    conditions_see_the_earlier_requests_of_their_group(Durability::Fsync).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn conditions_see_the_earlier_requests_of_their_group_process_crash() {
-    conditions_see_the_earlier_requests_of_their_group(Durability::ProcessCrash).await;
-}
+on_both_durabilities!(conditions_see_the_earlier_requests_of_their_group);
 
 /// In one burst, transactions that cancel, puts whose condition fails and writes to a
 /// missing table are refused one by one; every other request of the burst is applied.
@@ -212,15 +223,7 @@ async fn a_refused_request_leaves_the_rest_of_its_group_applied(durability: Dura
     assert_eq!(n, 32 + 32 + 64, "taken, fresh and a/b items");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_refused_request_leaves_the_rest_of_its_group_applied_fsync() {
-    a_refused_request_leaves_the_rest_of_its_group_applied(Durability::Fsync).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_refused_request_leaves_the_rest_of_its_group_applied_process_crash() {
-    a_refused_request_leaves_the_rest_of_its_group_applied(Durability::ProcessCrash).await;
-}
+on_both_durabilities!(a_refused_request_leaves_the_rest_of_its_group_applied);
 
 /// A request alone is answered at once, on a store used from a single-threaded runtime.
 #[tokio::test]
