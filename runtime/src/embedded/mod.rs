@@ -17,14 +17,17 @@
 
 mod codec;
 mod sql;
+mod stats;
+mod wal;
 mod writer;
 
 use sql::{
     SCHEMA, load, load_checked, load_if, load_spec, remove_item, sql_err, store_encoded,
     store_item, updated,
 };
+pub use stats::CommitStats;
+pub use writer::MAX_GROUP;
 use writer::{Acks, Writer};
-pub use writer::{CommitStats, MAX_GROUP};
 
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};

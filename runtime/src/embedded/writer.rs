@@ -27,10 +27,11 @@
 //! loss as before. Readers may see a committed group whose fsync is still running; any
 //! acknowledged write made after such a read sits later in the WAL, so it is durable only
 //! together with what was read.
+//!
+//! The WAL file and its syncing are in `wal.rs`; the commit statistics in `stats.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -40,6 +41,8 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::stats::{CommitStats, Histogram};
+use super::wal::Wal;
 use crate::store::StoreError;
 
 /// The most requests one group takes (bounds a group's latency).
@@ -85,9 +88,9 @@ impl<'a> GroupTx<'a> {
 
 /// Why a whole group failed.
 #[derive(Clone, Debug)]
-struct GroupFailure {
-    message: String,
-    busy: bool,
+pub(super) struct GroupFailure {
+    pub(super) message: String,
+    pub(super) busy: bool,
 }
 
 impl GroupFailure {
@@ -173,92 +176,6 @@ where
     }
 }
 
-/// Counts of commit groups by size, and of WAL syncs.
-#[derive(Default)]
-struct Histogram {
-    /// `by_size[n]`: groups of `n` requests.
-    by_size: Vec<u64>,
-    /// fsyncs of the WAL made by the syncer.
-    syncs: u64,
-}
-
-/// How requests were grouped into commits since the store was opened, as
-/// [`super::EmbeddedStore::commit_stats`] reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommitStats {
-    /// Commits (groups) made.
-    pub groups: u64,
-    /// Write requests committed or answered in them.
-    pub requests: u64,
-    /// fsyncs of the WAL that acknowledged groups ([`super::Durability::Fsync`]; 0 under
-    /// [`super::Durability::ProcessCrash`]).
-    pub syncs: u64,
-    by_size: Vec<u64>,
-}
-
-impl CommitStats {
-    /// Mean requests per group (0 when there was none).
-    pub fn mean_group(&self) -> f64 {
-        if self.groups == 0 {
-            0.0
-        } else {
-            self.requests as f64 / self.groups as f64
-        }
-    }
-
-    /// The group size at quantile `q` (0..=1) of groups, e.g. `0.99` for the p99.
-    pub fn group_quantile(&self, q: f64) -> usize {
-        let want = (q.clamp(0.0, 1.0) * self.groups as f64).ceil() as u64;
-        let mut seen = 0;
-        for (size, n) in self.by_size.iter().enumerate() {
-            seen += n;
-            if seen >= want.max(1) {
-                return size;
-            }
-        }
-        0
-    }
-
-    /// Mean requests acknowledged per fsync (0 when there was none).
-    pub fn mean_per_sync(&self) -> f64 {
-        if self.syncs == 0 {
-            0.0
-        } else {
-            self.requests as f64 / self.syncs as f64
-        }
-    }
-
-    /// The groups made after `earlier` was taken (from the same store).
-    pub fn since(&self, earlier: &CommitStats) -> CommitStats {
-        CommitStats::from_sizes(
-            self.by_size
-                .iter()
-                .enumerate()
-                .map(|(i, n)| n.saturating_sub(earlier.by_size.get(i).copied().unwrap_or(0)))
-                .collect(),
-            self.syncs.saturating_sub(earlier.syncs),
-        )
-    }
-
-    fn from_sizes(by_size: Vec<u64>, syncs: u64) -> CommitStats {
-        CommitStats {
-            syncs,
-            groups: by_size.iter().sum(),
-            requests: by_size
-                .iter()
-                .enumerate()
-                .map(|(size, n)| size as u64 * n)
-                .sum(),
-            by_size,
-        }
-    }
-
-    /// The largest group.
-    pub fn max_group(&self) -> usize {
-        self.by_size.iter().rposition(|n| *n > 0).unwrap_or(0)
-    }
-}
-
 /// Groups committed and waiting for the WAL sync that acknowledges them.
 type Committed = Vec<Box<dyn Job>>;
 
@@ -309,14 +226,6 @@ enum Then {
     SyncHere(Wal),
 }
 
-/// The WAL file, to sync (opened on first use, again after a failure), and where syncs
-/// are counted.
-struct Wal {
-    path: PathBuf,
-    file: Option<File>,
-    stats: Arc<Mutex<Histogram>>,
-}
-
 impl Writer {
     /// Starts the writer thread on `conn`, which must commit without syncing; `acks` says
     /// when a committed group is answered. Without `grouping`, every request is committed
@@ -329,11 +238,7 @@ impl Writer {
             (Acks::OnCommit, true) => (Then::Answer, MAX_GROUP),
             (Acks::OnCommit, false) => (Then::Answer, 1),
             (Acks::Synced(path), grouping) => {
-                let wal = || Wal {
-                    path: path.clone(),
-                    file: None,
-                    stats: stats.clone(),
-                };
+                let wal = || Wal::new(path.clone(), stats.clone());
                 if !grouping {
                     (Then::SyncHere(wal()), 1)
                 } else {
@@ -495,45 +400,6 @@ fn sync_loop(mut wal: Wal, committed: mpsc::Receiver<Committed>, pending: Arc<At
         }
         answer(jobs, &wal.sync());
         pending.fetch_sub(groups, Ordering::AcqRel);
-    }
-}
-
-impl Wal {
-    /// Syncs the WAL file's data to disk (the first time, also its directory entry) and
-    /// counts the sync; after a failure the file is opened again next time.
-    fn sync(&mut self) -> Result<(), GroupFailure> {
-        let outcome = self.sync_file();
-        if outcome.is_err() {
-            self.file = None;
-        } else if let Ok(mut h) = self.stats.lock() {
-            h.syncs += 1;
-        }
-        outcome
-    }
-
-    fn sync_file(&mut self) -> Result<(), GroupFailure> {
-        let path = &self.path;
-        let failed = |what: &str, e: std::io::Error| GroupFailure {
-            message: format!(
-                "embedded store: {what} {}: {e} (the write is committed but may not be durable)",
-                path.display()
-            ),
-            busy: false,
-        };
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => {
-                let f = File::open(path).map_err(|e| failed("cannot open the WAL", e))?;
-                if let Some(dir) = path.parent() {
-                    File::open(dir)
-                        .and_then(|d| d.sync_all())
-                        .map_err(|e| failed("cannot sync the directory of the WAL", e))?;
-                }
-                self.file.insert(f)
-            }
-        };
-        file.sync_data()
-            .map_err(|e| failed("cannot sync the WAL", e))
     }
 }
 
