@@ -5,17 +5,23 @@
 //! and serializable transactions across functions, on AWS Lambda + DynamoDB or locally on an
 //! embedded store with no server.
 //!
-//! What is here so far:
+//! What is here:
 //!
-//! - the protocol core: functions registered on a [`Runtime`] (the local platform) receive a
-//!   [`Ctx`] whose `read`, `write`, `update`, `cond_write`, `scan` and `delete` are logged and
-//!   exactly-once across crashes and duplicate executions (linked DAAL, read log, intents);
+//! - functions declared with `#[beldi::function]` (or registered on a [`Runtime`], the local
+//!   platform) receive a [`Ctx`] whose `read`, `write`, `update`, `cond_write`, `delete`,
+//!   `scan`, `call`, `spawn`, `side_effect`, `now`, `random`, `uuid` and `sleep` are logged
+//!   and exactly-once across crashes and duplicate executions; `#[beldi::txn]` blocks and
+//!   functions are serializable transactions across functions (wait-die locking); the
+//!   macros reject non-logged side effects at compile time;
+//! - the intent collector and the garbage collector ([`collector`], [`gc`]), a
+//!   [`remote`] transport and the AWS Lambda platform (`lambda`, feature `lambda`);
 //! - the [`explorer`], which crashes a workflow at every step boundary and checks your
-//!   invariants, and [`fault`] injection for your own tests;
+//!   invariants, [`crash`] injection for your own tests, and [`inspect`] for checkers and
+//!   operators (current values, locks, stored results, unfinished and failed instances);
 //! - the [`store::Store`] abstraction (DynamoDB's data model and operations, with typed
 //!   conditions and update actions), its two backends — [`embedded::EmbeddedStore`]
 //!   (default, durable on local disk) and `dynamodb::DynamoDbStore` (feature `dynamodb`) —
-//!   and the [`counting`] and [`faults`] wrappers.
+//!   and the [`counting`] and [`faulty`] wrappers.
 //!
 //! An exactly-once function:
 //!
@@ -32,9 +38,9 @@
 //! })?;
 //! rt.provision().await?;
 //! // The request crashes after its write is durable...
-//! let input = beldi::value::to_attr(&("alice", 30), "input")?;
 //! let crash = FaultPlan::crash_at(CrashPoint::After(0));
-//! assert!(rt.execute("deposit", "req-7", input.clone(), crash, 0).await.is_err());
+//! let crashed = rt.invoke_with::<_, i64, UserError>("deposit", "req-7", &("alice", 30), crash, 0);
+//! assert!(crashed.await.is_err());
 //! // ...and its re-execution finishes it without depositing twice.
 //! let balance = rt.invoke::<_, i64, UserError>("deposit", "req-7", &("alice", 30)).await?;
 //! assert_eq!(balance, Ok(30));
@@ -73,9 +79,15 @@
 #![warn(missing_docs)]
 
 pub use beldi_runtime::{
-    BeldiError, Ctx, Runtime, UserError, baseline, collector, counting, ctx, daal, data, embedded,
-    error, explorer, fault, faults, gc, intent, invoke, log, platform, remote, store, tables,
-    value,
+    BeldiError, CrashPoint, Ctx, Execution, FaultPlan, Handle, Invocation, Runtime, UserError,
+};
+
+/// Crash injection for your own tests: where an instance crashes ([`CrashPoint`]) and when
+/// ([`FaultPlan`]); pass a plan to [`Handle::invoke_with`] or [`Runtime::invoke_with`].
+pub use beldi_runtime::crash;
+pub use beldi_runtime::{
+    collector, counting, data, embedded, error, explorer, faulty, gc, inspect, platform, remote,
+    store, value,
 };
 
 #[cfg(feature = "dynamodb")]
@@ -86,17 +98,16 @@ pub use beldi_runtime::lambda;
 /// The names most programs need.
 pub mod prelude {
     pub use crate::collector::IcConfig;
+    pub use crate::crash::{CrashPoint, FaultPlan};
     pub use crate::embedded::{CommitStats, Durability, EmbeddedOptions, EmbeddedStore};
-    pub use crate::fault::{CrashPoint, FaultPlan};
     pub use crate::gc::GcConfig;
-    pub use crate::invoke::Handle;
     pub use crate::platform::{Mode, Runtime, RuntimeConfig};
     pub use crate::store::{
         AttrValue, CancellationReason, Condition, ConditionCheck, Delete, Item, Key, KeyValue,
         Number, Path, Put, Query, ReturnValues, Scan, Store, StoreError, StoreExt, TableSpec,
         TransactOp, TransactWrite, Update, UpdateAction,
     };
-    pub use crate::{BeldiError, Ctx, UserError};
+    pub use crate::{BeldiError, Ctx, Handle, UserError};
 }
 
 /// Paths used by the code the macros generate. Not a public API.
@@ -104,9 +115,7 @@ pub mod prelude {
 pub mod __private {
     pub use beldi_runtime;
     pub use beldi_runtime::inventory;
-    pub use beldi_runtime::invoke::Handle;
-    pub use beldi_runtime::platform::Registration;
-    pub use beldi_runtime::txn::{__is_ok as txn_is_ok, TxnEnd};
+    pub use beldi_runtime::macro_support::{Handle, Registration, TxnEnd, txn_is_ok};
     pub use beldi_runtime::{BeldiError, Ctx, Runtime};
     pub use serde;
 }

@@ -36,11 +36,11 @@ mod v2 {
 async fn set(rt: &Runtime, key: &str, v: i64) {
     let t = rt.tables("sum").unwrap().data("t").unwrap();
     let v = beldi::value::to_attr(&v, "v").unwrap();
-    beldi::daal::Daal::new(&**rt.store(), &t, rt.config().row_capacity)
+    beldi_runtime::__internals::Daal::new(&**rt.store(), &t, rt.config().row_capacity)
         .write(
             key,
             &format!("seed#{key}{v:?}"),
-            beldi::daal::Entry::Write,
+            beldi_runtime::__internals::Entry::Write,
             &[UpdateAction::set("V", v)],
             None,
         )

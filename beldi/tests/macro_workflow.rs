@@ -75,11 +75,11 @@ async fn runtime_on(store: Arc<dyn Store>, namespace: String) -> Result<Runtime,
     rt.provision().await?;
     let seed = beldi::value::to_attr(&5i64, "seed")?;
     let stock = rt.tables("take_stock")?.data("stock")?;
-    beldi::daal::Daal::new(&**rt.store(), &stock, rt.config().row_capacity)
+    beldi_runtime::__internals::Daal::new(&**rt.store(), &stock, rt.config().row_capacity)
         .write(
             "apple",
             "seed#0",
-            beldi::daal::Entry::Write,
+            beldi_runtime::__internals::Entry::Write,
             &[UpdateAction::set("V", seed)],
             None,
         )

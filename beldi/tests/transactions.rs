@@ -123,11 +123,11 @@ async fn runtime_on(store: Arc<dyn Store>, namespace: String) -> Runtime {
         };
         let t = rt.tables(f).unwrap().data("accounts").unwrap();
         let v = beldi::value::to_attr(&100i64, "seed").unwrap();
-        beldi::daal::Daal::new(&**rt.store(), &t, rt.config().row_capacity)
+        beldi_runtime::__internals::Daal::new(&**rt.store(), &t, rt.config().row_capacity)
             .write(
                 &acct,
                 "seed#0",
-                beldi::daal::Entry::Write,
+                beldi_runtime::__internals::Entry::Write,
                 &[UpdateAction::set("V", v)],
                 None,
             )
@@ -168,7 +168,11 @@ async fn no_locks_left(rt: &Runtime) -> Result<(), String> {
         let tables = rt.tables(&f).map_err(|e| e.to_string())?;
         for t in tables.data_tables() {
             let data = tables.data(t).map_err(|e| e.to_string())?;
-            let daal = beldi::daal::Daal::new(&**rt.store(), &data, rt.config().row_capacity);
+            let daal = beldi_runtime::__internals::Daal::new(
+                &**rt.store(),
+                &data,
+                rt.config().row_capacity,
+            );
             for (k, row) in daal.tails().await.map_err(|e| e.to_string())? {
                 if let Some(h) = row.holder() {
                     return Err(format!("{f}/{t}/{k} still locked by {h:?}"));
@@ -225,8 +229,10 @@ async fn bank_transfers_under_random_crashes_keep_money_constant() {
                     .await
                 {
                     Ok(e) => {
-                        return beldi::platform::decode_result::<bool, UserError>(
-                            "transfer", &e.result,
+                        return beldi::inspect::decode_result::<bool, UserError>(
+                            "transfer",
+                            &format!("tx{i}"),
+                            &e.result,
                         )
                         .unwrap();
                     }
@@ -594,19 +600,25 @@ async fn prototype_defects_stay_fixed() {
     );
     // Row append dropped the lock: hold a lock while plain writes fill rows (capacity 3).
     let t = rt.tables("reg_store").unwrap().data("r").unwrap();
-    let daal = beldi::daal::Daal::new(&**rt.store(), &t, 3);
+    let daal = beldi_runtime::__internals::Daal::new(&**rt.store(), &t, 3);
     let holder = [
         UpdateAction::set("H", "someone"),
         UpdateAction::set("HT", 1),
     ];
-    daal.write("hot", "h#0", beldi::daal::Entry::Write, &holder, None)
-        .await
-        .unwrap();
+    daal.write(
+        "hot",
+        "h#0",
+        beldi_runtime::__internals::Entry::Write,
+        &holder,
+        None,
+    )
+    .await
+    .unwrap();
     for i in 1..8 {
         daal.write(
             "hot",
             &format!("h#{i}"),
-            beldi::daal::Entry::Write,
+            beldi_runtime::__internals::Entry::Write,
             &[UpdateAction::set("V", i)],
             None,
         )
@@ -629,7 +641,7 @@ async fn prototype_defects_stay_fixed() {
         daal.write(
             "cw",
             &format!("c#{i}"),
-            beldi::daal::Entry::CondWrite(true),
+            beldi_runtime::__internals::Entry::CondWrite(true),
             &[UpdateAction::set("V", 1)],
             Some(&never),
         )

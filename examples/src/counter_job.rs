@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use beldi::counting::CountingStore;
-use beldi::daal::Daal;
 use beldi::prelude::*;
 use beldi::store::{AttrValue, OpKind};
 
@@ -161,19 +160,15 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
     let rtt = store.counts();
 
     // Invariants, read straight from the store.
-    let table = rt
-        .tables("increment")
-        .map_err(|e| e.to_string())?
-        .data("counters")
+    let chain = beldi::inspect::chain(&rt, "increment", "counters", "total")
+        .await
         .map_err(|e| e.to_string())?;
-    let daal = Daal::new(&*store, &table, args.row_capacity);
-    let rows = daal.rows("total").await.map_err(|e| e.to_string())?;
-    let value = rows
-        .last()
-        .and_then(|r| r.value())
+    let value = chain
+        .value
+        .as_ref()
         .and_then(AttrValue::as_i64)
         .unwrap_or(0);
-    let entries: usize = rows.iter().map(|r| r.log_len()).sum();
+    let entries = chain.entries;
     let requests = args.requests as i64;
     let checks = [
         (
@@ -231,7 +226,7 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
         "latency p50 / p90 / p99 (ms)",
         format!("{:.1} / {:.1} / {:.1}", pct(0.5), pct(0.9), pct(0.99)),
     );
-    row("DAAL rows of the counter", rows.len().to_string());
+    row("DAAL rows of the counter", chain.rows.to_string());
     for k in OpKind::ALL
         .iter()
         .filter(|k| **k != OpKind::Admin && rtt.get(**k) > 0)

@@ -420,12 +420,9 @@ async fn has_previous_run(app: App, w: &Workload, rt: &Runtime, store: &dyn Stor
         let Ok(first) = app.request(w, 0) else {
             return false;
         };
-        let Ok(tables) = rt.tables(first.function) else {
-            return false;
-        };
-        return beldi::intent::get(store, &tables.intent(), &first.instance)
+        return beldi::inspect::exists(rt, first.function, &first.instance)
             .await
-            .is_ok_and(|i| i.is_some());
+            .unwrap_or(false);
     }
     for f in rt.function_names() {
         let Ok(tables) = rt.tables(&f) else { continue };
@@ -628,7 +625,7 @@ async fn check_deployment(
     remote: &dyn beldi::remote::Remote,
     rt: &Runtime,
 ) -> Result<(), JobError> {
-    let want = beldi::remote::describe(rt);
+    let want = rt.describe();
     let got = remote
         .send(&beldi::remote::Envelope::Describe)
         .await

@@ -292,17 +292,13 @@ pub async fn check(rt: &Runtime) -> Result<Vec<Invariant>, BeldiError> {
 async fn returned_orders(rt: &Runtime, s: &State) -> Result<Invariant, BeldiError> {
     let mut inv = Invariant::new("every order returned by exactly one reservation");
     let mut returned = std::collections::BTreeSet::new();
-    for it in beldi::intent::all(&**rt.store(), &rt.tables(reserve.name())?.intent()).await? {
-        let Some(result) = it.result.filter(|_| it.done) else {
-            continue;
-        };
+    for (instance, outcome) in beldi::inspect::results(rt, reserve.name()).await? {
         if let Ok(Some(id)) =
-            beldi::platform::decode_result::<Option<String>, UserError>(reserve.name(), &result)?
+            outcome.decode::<Option<String>, UserError>(reserve.name(), &instance)?
         {
             if !s.orders.contains_key(&id) {
                 inv.fail(format!(
-                    "reservation {} returned order {id}, which does not exist",
-                    it.instance
+                    "reservation {instance} returned order {id}, which does not exist"
                 ));
             }
             if !returned.insert(id.clone()) {
@@ -324,14 +320,9 @@ async fn returned_orders(rt: &Runtime, s: &State) -> Result<Invariant, BeldiErro
 async fn unlocked(rt: &Runtime) -> Result<Invariant, BeldiError> {
     let mut inv = Invariant::new("no lock left held");
     for f in [hotel.name(), flight.name()] {
-        let tables = rt.tables(f)?;
-        for t in tables.data_tables() {
-            let data = tables.data(t)?;
-            let daal = beldi::daal::Daal::new(&**rt.store(), &data, rt.config().row_capacity);
-            for (k, row) in daal.tails().await? {
-                if row.holder().is_some() {
-                    inv.fail(format!("{f}/{t}/{k} is still locked"));
-                }
+        for t in rt.tables(f)?.data_tables() {
+            for (k, _) in beldi::inspect::locks(rt, f, t).await? {
+                inv.fail(format!("{f}/{t}/{k} is still locked"));
             }
         }
     }

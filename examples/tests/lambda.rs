@@ -231,9 +231,11 @@ async fn bad_payloads_get_structured_errors_and_write_nothing(d: &Deployment) {
     .unwrap();
     beldi_examples::app::App::Travel.register(&rt).unwrap();
     rt.provision().await.unwrap();
-    let table = rt.tables("hotel").unwrap().intent();
-    let written = beldi::intent::get(&**rt.store(), &table, &instance)
+    let written = beldi::inspect::exists(&rt, "hotel", &instance)
         .await
         .unwrap();
-    assert!(written.is_none(), "an intent was written: {written:?}");
+    assert!(
+        !written,
+        "an intent of `hotel` instance `{instance}` was written"
+    );
 }

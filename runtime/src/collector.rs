@@ -7,15 +7,15 @@
 //! conditional write that refreshes the start time, so two collectors never restart the same
 //! instance at once and a live instance (whose executions refresh the start time) is not
 //! restarted on every pass. An instance with an execution running in this process
-//! ([`Runtime::is_running_here`]) is never restarted: that execution finishes it or ends.
+//! ([`Runtime::is_running_here`](crate::platform::Runtime::is_running_here)) is never restarted: that execution finishes it or ends.
 //! An instance restarted [`IcConfig::max_restarts`] times is left alone and reported.
 
 use std::time::Duration;
 
+use crate::crash::FaultPlan;
 use crate::error::BeldiError;
-use crate::fault::FaultPlan;
 use crate::intent::{self, now_ms};
-use crate::platform::Runtime;
+use crate::invocation::{Invocation, PlatformHandle};
 
 /// Options of the intent collector.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,7 +87,7 @@ impl std::fmt::Display for Longest {
 }
 
 /// What one pass did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IcReport {
     /// Unfinished root or async instances seen.
     pub pending: usize,
@@ -106,7 +106,7 @@ pub struct IcReport {
 const PAGE: usize = 256;
 
 /// Runs one pass of the intent collector over every registered function.
-pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiError> {
+pub(crate) async fn run_pass(rt: &PlatformHandle, cfg: &IcConfig) -> Result<IcReport, BeldiError> {
     let mut report = IcReport::default();
     let threshold = now_ms() - cfg.restart_after.as_millis() as i64;
     let mut runs = tokio::task::JoinSet::new();
@@ -163,9 +163,9 @@ pub async fn run_pass(rt: &Runtime, cfg: &IcConfig) -> Result<IcReport, BeldiErr
 /// Claims the restart of the unfinished instance `it` of `function` (its intent in
 /// `table`) and, when this caller won the claim, returns the execution that re-runs it;
 /// `None` when it finished or someone else restarted it meanwhile. Serves the collector's
-/// passes and [`Runtime::revive`].
+/// passes and the platform's revivals.
 pub(crate) async fn claim_rerun(
-    rt: &Runtime,
+    rt: &PlatformHandle,
     function: &str,
     table: &str,
     it: intent::Intent,
@@ -176,16 +176,15 @@ pub(crate) async fn claim_rerun(
     }
     let (rt, function) = (rt.clone(), function.to_owned());
     Ok(Some(async move {
-        rt.call_callee(
-            &function,
-            &it.instance,
-            it.input,
-            it.caller,
+        let inv = Invocation {
+            function,
+            instance: it.instance,
+            input: it.input,
+            caller: it.caller,
+            txn: None,
             plan,
-            it.restarts + 1,
-            None,
-        )
-        .await
-        .map(|_| ())
+            attempt: it.restarts + 1,
+        };
+        rt.call(inv).await.map(|_| ())
     }))
 }

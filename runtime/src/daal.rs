@@ -11,7 +11,7 @@
 //! | `GN` | number of entries collected by GC |
 //! | `NX` | id of the next row, once this row is full |
 //! | `H`  | lock holder (transactions) |
-//! | `N`  | the row's capacity, set when it is created (see [`CAPACITY`]) |
+//! | `N`  | the row's capacity, set when it is created (see [`CAPACITY`](crate::schema::names::CAPACITY)) |
 //!
 //! Row ids are `00000000`, `00000001`, … in chain order, so the tail is the row with the
 //! highest id (one descending query of one item), and appending is idempotent: two racing
@@ -21,28 +21,15 @@
 //! behind: the next appender finds the row and links it. (The prototype used random row ids
 //! and deleted the loser's row.) The value **and the lock** are copied into the new row.
 
+use crate::schema::StepKind;
+use crate::schema::names::{
+    CAPACITY, DAAL_KEY, DAAL_ROW, GC_COUNT, HOLDER, HOLDER_COORDINATOR, HOLDER_TS, LOG_COUNT, LOGS,
+    NEXT, VALUE,
+};
 use crate::store::{
     AttrValue, Condition, Item, Key, Page, Path, Put, Query, Store, StoreError, StoreExt,
     TableSpec, Update, UpdateAction,
 };
-use crate::tables::{DAAL_KEY, DAAL_ROW};
-
-/// Value attribute.
-pub const VALUE: &str = "V";
-/// Log map attribute.
-pub const LOGS: &str = "L";
-/// Entry count attribute.
-pub const LOG_COUNT: &str = "LN";
-/// Collected entry count attribute.
-pub const GC_COUNT: &str = "GN";
-/// Next row attribute.
-pub const NEXT: &str = "NX";
-/// Lock holder attribute.
-pub const HOLDER: &str = "H";
-/// Row capacity attribute: the N the row was created with. Every writer of the row holds
-/// it to this N, whatever its own configured capacity, so processes configured with
-/// different capacities agree on when the row is full.
-pub const CAPACITY: &str = "N";
 
 /// Default row capacity N. A log entry costs its id (instance id + `#` + step, 40–60 bytes
 /// with UUID ids, at most about 140 with the longest allowed id) plus a 2-byte outcome, so
@@ -78,12 +65,12 @@ impl Entry {
             _ => None,
         }
     }
-    /// A readable name of the operation kind.
-    pub fn kind(self) -> &'static str {
+    /// The kind of step that logs this entry.
+    pub fn kind(self) -> StepKind {
         match self {
-            Entry::Write => "write",
-            Entry::Delete => "delete",
-            Entry::CondWrite(_) => "cond_write",
+            Entry::Write => StepKind::Write,
+            Entry::Delete => StepKind::Delete,
+            Entry::CondWrite(_) => StepKind::CondWrite,
         }
     }
 }
@@ -296,12 +283,7 @@ impl<'a> Daal<'a> {
         }
         let id = next_row_id(full.id())?;
         let mut item = self.empty_row(key, &id);
-        for attr in [
-            VALUE,
-            HOLDER,
-            crate::txn::HOLDER_TS,
-            crate::txn::HOLDER_COORDINATOR,
-        ] {
+        for attr in [VALUE, HOLDER, HOLDER_TS, HOLDER_COORDINATOR] {
             if let Some(v) = full.0.get(attr) {
                 item.insert(attr.into(), v.clone());
             }

@@ -22,11 +22,11 @@
 //! # });
 //! ```
 
-use crate::daal::{Daal, VALUE, row_id};
+use crate::daal::{Daal, row_id};
 use crate::error::BeldiError;
 use crate::platform::{Mode, Runtime};
+use crate::schema::names::{DAAL_KEY, VALUE};
 use crate::store::{AttrValue, Item, Put, Store};
-use crate::tables::DAAL_KEY;
 
 /// Loads initial values into data table `table` of `function`: each key that has no value
 /// yet gets its value (a key already present keeps its own, so loading again — after a
@@ -107,5 +107,5 @@ pub async fn current_values(
 /// garbage collector removes with anything a lagging copy buffered after the finish.
 pub async fn open_transaction_items(rt: &Runtime, function: &str) -> Result<Vec<Item>, BeldiError> {
     let shadow = rt.tables(function)?.shadow();
-    Ok(crate::txn::unfinished_shadow(&**rt.store(), &shadow).await?)
+    Ok(crate::txn::shadow::unfinished_shadow(&**rt.store(), &shadow).await?)
 }

@@ -3,7 +3,7 @@
 use crate::store::StoreError;
 
 /// What went wrong while running a function instance or one of its logged operations.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BeldiError {
     /// The store failed; the operation may be retried (the instance re-run).
@@ -98,12 +98,22 @@ pub enum BeldiError {
     },
     /// A logged operation failed; the function body sees this, and the platform reports the
     /// original error when the body returns.
-    #[error("step {step} failed: {message}")]
+    #[error("step {step} failed: {source}")]
     StepFailed {
         /// The step.
         step: u64,
         /// The original error.
-        message: String,
+        #[source]
+        source: Box<BeldiError>,
+    },
+    /// An operation that is not supported where it was made (a `scan` inside a
+    /// transaction, a nested transaction).
+    #[error("{operation} is not supported {context}")]
+    Unsupported {
+        /// The operation.
+        operation: String,
+        /// Where it was made (`inside a transaction`, …).
+        context: &'static str,
     },
     /// The instance ended in its terminal *failed* state: its body failed in a way that
     /// running it again cannot change (an undeclared table, an oversized value, a callee
@@ -170,6 +180,7 @@ impl BeldiError {
             | BeldiError::UnknownFunction(_)
             | BeldiError::Serialization { .. }
             | BeldiError::InputMismatch { .. }
+            | BeldiError::Unsupported { .. }
             | BeldiError::Failed { .. } => true,
             BeldiError::TxnAborted { wait_die, .. } => !wait_die,
             BeldiError::Store(e) => matches!(

@@ -61,9 +61,11 @@
 use serde::Serialize;
 
 use crate::collector::IcConfig;
+use crate::crash::{CrashPoint, FaultPlan};
 use crate::error::BeldiError;
-use crate::fault::{CrashPoint, FaultPlan};
-use crate::platform::{Execution, Runtime, TracedExecution};
+use crate::invocation::Execution;
+use crate::platform::{Runtime, TracedExecution};
+use crate::schema::StepKind;
 use crate::value::to_attr;
 
 /// The instance id the explorer runs.
@@ -174,7 +176,7 @@ fn points_of(exec: &TracedExecution) -> Vec<CrashPoint> {
     let mut points = Vec::new();
     for (step, kind) in &exec.ops {
         points.push(CrashPoint::Before(*step));
-        if matches!(*kind, "call" | "spawn") {
+        if matches!(*kind, StepKind::Call | StepKind::Spawn) {
             points.push(CrashPoint::Inside(*step));
         }
         points.push(CrashPoint::After(*step));
@@ -371,7 +373,7 @@ pub async fn explore_with<I: Serialize + ?Sized>(
     for exec in &traced {
         for (step, _) in &exec.ops {
             let rt = make().await?;
-            let gate = crate::fault::Gate::new();
+            let gate = crate::crash::Gate::new();
             let point = CrashPoint::After(*step);
             let lagging = FaultPlan::pause(exec.instance.clone(), 1, point, gate.clone());
             let late = {

@@ -25,19 +25,17 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use crate::daal::{GC_COUNT, LOG_COUNT, LOGS, NEXT, Row, row_id};
+use crate::daal::{Row, row_id};
 use crate::error::BeldiError;
 use crate::intent::{self, Intent, now_ms};
+use crate::invocation::PlatformHandle;
 use crate::log;
-use crate::platform::Runtime;
+use crate::schema::ids::instance_of_entry;
+use crate::schema::names::{DAAL_KEY, DAAL_ROW, GC_COUNT, LOG_COUNT, LOGS, NEXT, UNLINKED_AT};
 use crate::store::{
     AttrValue, Condition, Delete, Key, Path, StoreError, StoreExt, TransactOp, TransactWrite,
     Update, UpdateAction,
 };
-use crate::tables::{DAAL_KEY, DAAL_ROW};
-
-/// When the row was unlinked (ms since the epoch).
-pub const UNLINKED_AT: &str = "UT";
 
 /// Options of the garbage collector.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,7 +86,7 @@ impl GcConfig {
 }
 
 /// What one pass did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GcReport {
     /// Instances collected (intent deleted).
     pub instances: usize,
@@ -125,7 +123,11 @@ pub struct GcReport {
 ///
 /// `done_before` is the end of the window (ms since the epoch): instances done before it
 /// are past it. The check reads (never writes) the caller's log and intent.
-pub async fn may_collect(rt: &Runtime, it: &Intent, done_before: i64) -> Result<bool, BeldiError> {
+pub(crate) async fn may_collect(
+    rt: &PlatformHandle,
+    it: &Intent,
+    done_before: i64,
+) -> Result<bool, BeldiError> {
     let Some(caller) = &it.caller else {
         return Ok(true);
     };
@@ -150,13 +152,8 @@ pub async fn may_collect(rt: &Runtime, it: &Intent, done_before: i64) -> Result<
     }
 }
 
-fn instance_of(cid: &str) -> &str {
-    cid.rsplit_once(crate::ctx::CID_SEPARATOR)
-        .map_or(cid, |(i, _)| i)
-}
-
 /// Runs one pass over every registered function.
-pub async fn run_pass(rt: &Runtime, cfg: &GcConfig) -> Result<GcReport, BeldiError> {
+pub(crate) async fn run_pass(rt: &PlatformHandle, cfg: &GcConfig) -> Result<GcReport, BeldiError> {
     let mut report = GcReport::default();
     for name in rt.function_names() {
         collect_function(rt, cfg, &name, &mut report).await?;
@@ -165,7 +162,7 @@ pub async fn run_pass(rt: &Runtime, cfg: &GcConfig) -> Result<GcReport, BeldiErr
 }
 
 async fn collect_function(
-    rt: &Runtime,
+    rt: &PlatformHandle,
     cfg: &GcConfig,
     name: &str,
     report: &mut GcReport,
@@ -219,7 +216,8 @@ async fn collect_function(
             }
         }
     }
-    report.shadow_items += crate::txn::collect_shadow(store, &tables.shadow(), done_before).await?;
+    report.shadow_items +=
+        crate::txn::shadow::collect_shadow(store, &tables.shadow(), done_before).await?;
     for id in &victims {
         intent::delete_done(store, &tables.intent(), id).await?;
         report.instances += 1;
@@ -244,7 +242,7 @@ async fn remove_entries(
             .and_then(AttrValue::as_m)
             .map(|m| {
                 m.keys()
-                    .filter(|c| victims.contains(instance_of(c)))
+                    .filter(|c| victims.contains(instance_of_entry(c)))
                     .cloned()
                     .collect()
             })

@@ -6,62 +6,24 @@
 //! intent collector restarts only instances whose last execution began more than T ago —
 //! never a live one on every pass (the prototype never refreshed it).
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::schema::CallerRef;
+use crate::schema::names::{
+    INSTANCE, INTENT_ASYNC as ASYNC, INTENT_CALLER as CALLER, INTENT_DONE as DONE,
+    INTENT_DONE_AT as DONE_AT, INTENT_INPUT as INPUT, INTENT_RESTARTS as RESTARTS,
+    INTENT_RESULT as RESULT, INTENT_START as START,
+};
 use crate::store::{
     AttrValue, Condition, Delete, Item, Key, Put, ReturnValues, Store, StoreError, StoreExt,
     Update, UpdateAction,
 };
-use crate::tables::INSTANCE;
-
-const INPUT: &str = "IN";
-const CALLER: &str = "C";
-const ASYNC: &str = "A";
-const START: &str = "ST";
-const DONE: &str = "D";
-const RESULT: &str = "R";
-const DONE_AT: &str = "DT";
-const RESTARTS: &str = "RS";
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Who invoked an instance.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CallerRef {
-    /// The calling function.
-    pub function: String,
-    /// The calling instance.
-    pub instance: String,
-    /// The caller's step that made the call.
-    pub step: u64,
-    /// Whether the call was asynchronous (the caller does not wait for the result).
-    pub is_async: bool,
-}
-
-impl CallerRef {
-    fn to_attr(&self) -> AttrValue {
-        let mut m = BTreeMap::new();
-        m.insert("f".to_owned(), AttrValue::S(self.function.clone()));
-        m.insert("i".to_owned(), AttrValue::S(self.instance.clone()));
-        m.insert("s".to_owned(), AttrValue::from(self.step as i64));
-        m.insert("a".to_owned(), AttrValue::Bool(self.is_async));
-        AttrValue::M(m)
-    }
-    fn from_attr(v: &AttrValue) -> Option<CallerRef> {
-        let m = v.as_m()?;
-        Some(CallerRef {
-            function: m.get("f")?.as_s()?.to_owned(),
-            instance: m.get("i")?.as_s()?.to_owned(),
-            step: m.get("s")?.as_i64()? as u64,
-            is_async: m.get("a")?.as_bool()?,
-        })
-    }
 }
 
 /// An instance's intent record.

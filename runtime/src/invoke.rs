@@ -16,104 +16,24 @@
 //! No function writes another function's tables: the caller writes only its own log; the
 //! callee only its own intent.
 //!
-//! Callee ids are UUIDs derived (v5) from the caller's function, instance and step: stable
-//! across the caller's re-executions without a round trip to learn them.
+//! Callee ids are UUIDs derived (v5) from the caller's function, instance and step
+//! ([`crate::schema::callee_id`]): stable across the caller's re-executions without a round
+//! trip to learn them.
 
 use std::collections::BTreeMap;
 
-use crate::log::{CALL_RESULT, LogRecord};
+use crate::schema::names::{CALL_RESULT, CALLEE};
+use crate::schema::{LogRecord, StepKind};
 use crate::store::AttrValue;
 
-/// The instance id of the callee of `function`'s instance `instance` at `step`.
-pub fn callee_id(function: &str, instance: &str, step: u64) -> String {
-    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6265_6c64_6921_4c6f_6761_6c6c_6564_2121);
-    uuid::Uuid::new_v5(
-        &NAMESPACE,
-        format!("{function}\u{0}{instance}\u{0}{step}").as_bytes(),
-    )
-    .to_string()
-}
-
 /// The caller's log record of a call or spawn.
-pub(crate) fn call_record(kind: &str, function: &str, callee: &str) -> LogRecord {
+pub(crate) fn call_record(kind: StepKind, function: &str, callee: &str) -> LogRecord {
     let mut m = BTreeMap::new();
-    m.insert("callee".to_owned(), AttrValue::S(callee.to_owned()));
-    LogRecord {
-        kind: kind.to_owned(),
-        target: function.to_owned(),
-        value: Some(AttrValue::M(m)),
-    }
+    m.insert(CALLEE.to_owned(), AttrValue::S(callee.to_owned()));
+    LogRecord::new(kind, function, Some(AttrValue::M(m)))
 }
 
 /// The result logged in a call record, if any.
 pub fn logged_result(rec: &LogRecord) -> Option<AttrValue> {
-    rec.value.as_ref()?.as_m()?.get(CALL_RESULT).cloned()
-}
-
-/// The types a [`Handle`] carries (input by reference; output and error by value).
-type HandleTypes<I, O, E> = fn(&I) -> (O, E);
-
-/// A typed handle on a function, as `#[beldi::function]` generates it: invoke the function
-/// without strings and with checked input and output types.
-pub struct Handle<I: ?Sized, O, E> {
-    name: &'static str,
-    _types: std::marker::PhantomData<HandleTypes<I, O, E>>,
-}
-
-impl<I: ?Sized, O, E> Clone for Handle<I, O, E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<I: ?Sized, O, E> Copy for Handle<I, O, E> {}
-
-impl<I, O, E> Handle<I, O, E>
-where
-    I: serde::Serialize + ?Sized,
-    O: serde::de::DeserializeOwned,
-    E: serde::de::DeserializeOwned,
-{
-    /// The handle of the function registered as `name`.
-    pub const fn new(name: &'static str) -> Self {
-        Handle {
-            name,
-            _types: std::marker::PhantomData,
-        }
-    }
-
-    /// The function's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// Invokes the function synchronously from a function body (see [`crate::Ctx::call`]).
-    pub fn call(
-        &self,
-        ctx: &crate::Ctx,
-        input: &I,
-    ) -> impl std::future::Future<Output = Result<Result<O, E>, crate::BeldiError>> + Send + 'static
-    {
-        ctx.call(self.name, input)
-    }
-
-    /// Starts the function asynchronously from a function body (see [`crate::Ctx::spawn`]);
-    /// returns the callee's instance id.
-    pub fn spawn(
-        &self,
-        ctx: &crate::Ctx,
-        input: &I,
-    ) -> impl std::future::Future<Output = Result<String, crate::BeldiError>> + Send + 'static {
-        ctx.spawn(self.name, input)
-    }
-
-    /// Runs the function as a root request with a client-chosen idempotency key; a repeat
-    /// with the same key returns the stored result.
-    pub async fn invoke(
-        &self,
-        rt: &crate::Runtime,
-        idempotency_key: &str,
-        input: &I,
-    ) -> Result<Result<O, E>, crate::BeldiError> {
-        rt.invoke(self.name, idempotency_key, input).await
-    }
+    rec.field(CALL_RESULT).cloned()
 }

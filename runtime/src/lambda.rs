@@ -24,7 +24,7 @@ use aws_sdk_lambda::types::InvocationType;
 use crate::dynamodb::{DynamoDbConfig, DynamoDbStore, LOCAL_ACCESS_KEY, LOCAL_REGION};
 use crate::error::BeldiError;
 use crate::platform::{Runtime, RuntimeConfig};
-use crate::remote::{self, Envelope, Remote, Reply};
+use crate::remote::{Envelope, Remote, Reply};
 use crate::store::AttrValue;
 
 /// How registered functions map to Lambda function names.
@@ -47,9 +47,9 @@ impl FunctionNames {
 
     /// Parses `prefix:<p>` or `single:<name>` (the form of `BELDI_FUNCTION_NAMES`).
     pub fn parse(spec: &str) -> Result<FunctionNames, BeldiError> {
-        let bad = |message: &str| BeldiError::InvalidName {
-            what: "function name mapping",
-            name: spec.to_owned(),
+        let bad = |message: &str| BeldiError::InvalidConfig {
+            setting: "function name mapping",
+            value: spec.to_owned(),
             message: message.to_owned(),
         };
         match spec.split_once(':') {
@@ -236,7 +236,7 @@ pub async fn serve(rt: Runtime) -> Result<(), lambda_runtime::Error> {
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let rt = rt.clone();
             async move {
-                let reply = remote::handle(&rt, event.payload).await;
+                let reply = rt.host(event.payload).await;
                 serde_json::to_value(&reply).map_err(lambda_runtime::Error::from)
             }
         },
@@ -271,9 +271,9 @@ pub async fn runtime_from_env() -> Result<Runtime, BeldiError> {
     let names = FunctionNames::parse(&var(env::FUNCTION_NAMES).unwrap_or("prefix:".into()))?;
     let timeout = match var(env::TIMEOUT_SECS) {
         None => 60,
-        Some(t) => t.parse::<u64>().map_err(|e| BeldiError::InvalidName {
-            what: "environment variable",
-            name: format!("{}={t}", env::TIMEOUT_SECS),
+        Some(t) => t.parse::<u64>().map_err(|e| BeldiError::InvalidConfig {
+            setting: env::TIMEOUT_SECS,
+            value: t.clone(),
             message: format!("not a number of seconds: {e}"),
         })?,
     };

@@ -3,49 +3,10 @@
 //! step wins; every later execution gets the logged record back (one round trip either way:
 //! a put-if-absent that returns the existing item when it fails).
 
+use crate::schema::LogRecord;
+use crate::schema::names::{CALL_RESULT, INSTANCE, LOG_KIND, LOG_TARGET, LOG_VALUE, STEP};
+use crate::schema::step_key;
 use crate::store::{AttrValue, Item, Put, Store, StoreError};
-use crate::tables::{INSTANCE, STEP};
-
-const KIND: &str = "K";
-const TARGET: &str = "T";
-const VALUE: &str = "V";
-
-/// The sort key of a step.
-pub fn step_key(step: u64) -> String {
-    format!("{step:016x}")
-}
-
-/// One logged step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LogRecord {
-    /// The operation kind (`read`, `scan`, …).
-    pub kind: String,
-    /// The operation's target (`table/key`, `table`).
-    pub target: String,
-    /// The logged result, if any.
-    pub value: Option<AttrValue>,
-}
-
-impl LogRecord {
-    /// Reads a log item.
-    pub(crate) fn from_item(item: &Item) -> LogRecord {
-        let s = |a: &str| {
-            item.get(a)
-                .and_then(AttrValue::as_s)
-                .unwrap_or("")
-                .to_owned()
-        };
-        LogRecord {
-            kind: s(KIND),
-            target: s(TARGET),
-            value: item.get(VALUE).cloned(),
-        }
-    }
-    /// `kind of target`, for messages.
-    pub fn describe(&self) -> String {
-        format!("{} of `{}`", self.kind, self.target)
-    }
-}
 
 /// Logs `record` under the sort key `sort` of `instance` (sub-steps of a step) unless that
 /// is logged already; returns the record in the log afterwards.
@@ -75,10 +36,10 @@ pub(crate) fn put_if_absent(table: &str, instance: &str, sort: &str, record: &Lo
     let mut item = Item::new();
     item.insert(INSTANCE.into(), instance.into());
     item.insert(STEP.into(), sort.into());
-    item.insert(KIND.into(), record.kind.clone().into());
-    item.insert(TARGET.into(), record.target.clone().into());
+    item.insert(LOG_KIND.into(), record.kind.clone().into());
+    item.insert(LOG_TARGET.into(), record.target.clone().into());
     if let Some(v) = &record.value {
-        item.insert(VALUE.into(), v.clone());
+        item.insert(LOG_VALUE.into(), v.clone());
     }
     Put::new(table, item)
         .if_absent(INSTANCE)
@@ -97,9 +58,6 @@ pub async fn record(
     record_at(store, table, instance, &step_key(step), record).await
 }
 
-/// The result attribute inside a call record's value.
-pub const CALL_RESULT: &str = "result";
-
 /// Adds `result` to the call record at `(instance, step)` unless one is there already;
 /// returns the result that is logged afterwards (one round trip).
 pub async fn set_call_result(
@@ -110,7 +68,7 @@ pub async fn set_call_result(
     result: &AttrValue,
 ) -> Result<AttrValue, StoreError> {
     use crate::store::{Condition, Key, Path, Update, UpdateAction};
-    let path = Path::attr(VALUE).key(CALL_RESULT);
+    let path = Path::attr(LOG_VALUE).key(CALL_RESULT);
     let req = Update::new(table, Key::with_sort(instance, step_key(step)))
         .action(UpdateAction::Set(path.clone(), result.clone()))
         .condition(Condition::exists(INSTANCE).and(Condition::NotExists(path)))
@@ -123,10 +81,7 @@ pub async fn set_call_result(
         }) => {
             let rec = LogRecord::from_item(&existing);
             Ok(rec
-                .value
-                .as_ref()
-                .and_then(AttrValue::as_m)
-                .and_then(|m| m.get(CALL_RESULT))
+                .field(CALL_RESULT)
                 .cloned()
                 .unwrap_or_else(|| result.clone()))
         }

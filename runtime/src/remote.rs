@@ -1,9 +1,11 @@
 //! Running functions somewhere else: the envelope a platform sends to the process that
 //! hosts a function, the reply it gets back, and the [`Remote`] a runtime uses to send it.
 //!
-//! A runtime with a remote ([`Runtime::set_remote`]) sends every invocation its instances
+//! A runtime with a remote
+//! ([`Runtime::set_remote`](crate::platform::Runtime::set_remote)) sends every invocation its instances
 //! make — sync calls, async spawns, transaction commits and aborts, intent-collector
-//! restarts — as an [`Envelope`]; the hosting process hands it to [`handle`], which runs it
+//! restarts — as an [`Envelope`]; the hosting process hands it to
+//! [`Runtime::host`](crate::platform::Runtime::host), which runs it
 //! on its own runtime and answers with a [`Reply`]. The AWS Lambda platform
 //! (`crate::lambda`, feature `lambda`) is one transport; the envelope and its handling do
 //! not depend on it.
@@ -21,14 +23,12 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::collector::{IcConfig, IcReport};
+use crate::collector::IcReport;
 use crate::error::BeldiError;
-use crate::fault::FaultPlan;
-use crate::gc::GcConfig;
-use crate::intent::CallerRef;
-use crate::platform::{Execution, Runtime};
+use crate::invocation::Execution;
+use crate::schema::{CallerRef, TxnCtx};
 use crate::store::AttrValue;
-use crate::txn::TxnCtx;
+use crate::value::from_attr;
 
 /// Field every envelope carries, so a stray payload is told apart from an envelope.
 pub const ENVELOPE_TAG: &str = "beldi";
@@ -280,19 +280,6 @@ pub trait Remote: Send + Sync {
     async fn post(&self, envelope: &Envelope) -> Result<(), BeldiError>;
 }
 
-/// Runs `envelope` on this process's runtime `rt` and answers. Never panics on bad input:
-/// a payload that is not an envelope is answered with [`ReplyError::BadEnvelope`].
-pub async fn handle(rt: &Runtime, payload: serde_json::Value) -> Reply {
-    let envelope = match parse(payload) {
-        Ok(e) => e,
-        Err(e) => return Reply::Error(e),
-    };
-    match run(rt, envelope).await {
-        Ok(v) => Reply::Ok(v),
-        Err(e) => Reply::Error(ReplyError::from(&e)),
-    }
-}
-
 /// Reads an envelope out of a payload.
 pub fn parse(payload: serde_json::Value) -> Result<Envelope, ReplyError> {
     if payload.get(ENVELOPE_TAG).is_none() {
@@ -322,167 +309,9 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> {
-    match envelope {
-        Envelope::Run {
-            function,
-            instance,
-            input,
-            caller,
-            txn,
-            sent_at_ms,
-        } => {
-            if let Some(sent) = sent_at_ms {
-                refuse_stale(rt, &function, &instance, sent).await?;
-            }
-            let exec = rt
-                .run_here(
-                    &function,
-                    &instance,
-                    input,
-                    caller,
-                    FaultPlan::none(),
-                    0,
-                    txn,
-                )
-                .await?;
-            Ok(exec.result)
-        }
-        Envelope::Register {
-            function,
-            instance,
-            input,
-            caller,
-        } => {
-            let created = rt
-                .register_async(&function, &instance, &input, &caller)
-                .await?;
-            Ok(AttrValue::Bool(created))
-        }
-        Envelope::Ic { restart_after_secs } => {
-            let longest = rt.longest_timeout();
-            let mut cfg = IcConfig::for_longest(&longest);
-            if let Some(s) = restart_after_secs {
-                cfg.restart_after = std::time::Duration::from_secs(s);
-            }
-            // This process's own pass (never forwarded again).
-            let r = crate::collector::run_pass(rt, &cfg).await?;
-            let mut m = report(&[
-                ("pending", r.pending),
-                ("restarted", r.restarted),
-                ("finished", r.finished),
-                ("running", r.running),
-            ]);
-            if let AttrValue::M(m) = &mut m {
-                let gave_up = r
-                    .gave_up
-                    .iter()
-                    .map(|(f, i)| AttrValue::S(format!("{f}/{i}")));
-                m.insert("gave_up".into(), AttrValue::L(gave_up.collect()));
-            }
-            Ok(m)
-        }
-        Envelope::Describe => Ok(describe(rt)),
-        Envelope::Gc => {
-            let cfg = GcConfig::safe(rt.longest_timeout().timeout, rt.config().max_queue_age);
-            let r = rt.collect_garbage(&cfg).await?;
-            Ok(AttrValue::S(format!("{r:?}")))
-        }
-    }
-}
-
-/// An event older than the queue age the GC window assumes may arrive after its instance
-/// finished and was collected: it must not create the instance again. It may still run an
-/// instance whose intent exists (the register before the event created it).
-async fn refuse_stale(
-    rt: &Runtime,
-    function: &str,
-    instance: &str,
-    sent_ms: i64,
-) -> Result<(), BeldiError> {
-    let age_ms = crate::intent::now_ms() - sent_ms;
-    let max = rt.config().max_queue_age;
-    if age_ms <= max.as_millis() as i64 {
-        return Ok(());
-    }
-    let table = rt.tables(function)?.intent();
-    if crate::intent::get(&**rt.store(), &table, instance)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    Err(BeldiError::StaleEvent {
-        function: function.to_owned(),
-        instance: instance.to_owned(),
-        age: std::time::Duration::from_millis(age_ms.max(0) as u64),
-        max_queue_age: max,
-    })
-}
-
-/// The reply to [`Envelope::Describe`]: `namespace`, `mode` and `functions`.
-pub fn describe(rt: &Runtime) -> AttrValue {
-    let mode = rt.config().mode.name();
-    AttrValue::M(
-        [
-            (
-                "namespace".to_owned(),
-                AttrValue::S(rt.config().namespace.clone()),
-            ),
-            ("mode".to_owned(), AttrValue::S(mode.to_owned())),
-            (
-                "functions".to_owned(),
-                AttrValue::L(rt.function_names().into_iter().map(AttrValue::S).collect()),
-            ),
-        ]
-        .into(),
-    )
-}
-
-fn report(fields: &[(&str, usize)]) -> AttrValue {
-    AttrValue::M(
-        fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), AttrValue::from(*v as i64)))
-            .collect(),
-    )
-}
-
 /// The report of an intent-collector pass, from the reply to an [`Envelope::Ic`].
 pub fn ic_report(v: &AttrValue) -> Result<IcReport, BeldiError> {
-    let corrupt = || BeldiError::Corrupt {
-        what: "intent collector reply".into(),
-        message: format!("{v:?}"),
-    };
-    let m = v.as_m().ok_or_else(corrupt)?;
-    let n = |k: &str| {
-        m.get(k)
-            .and_then(AttrValue::as_i64)
-            .map(|n| n as usize)
-            .ok_or_else(corrupt)
-    };
-    let gave_up = m
-        .get("gave_up")
-        .and_then(AttrValue::as_l)
-        .unwrap_or(&[])
-        .iter()
-        .filter_map(AttrValue::as_s)
-        .map(|s| match s.split_once('/') {
-            Some((f, i)) => (f.to_owned(), i.to_owned()),
-            None => (s.to_owned(), String::new()),
-        })
-        .collect();
-    Ok(IcReport {
-        pending: n("pending")?,
-        restarted: n("restarted")?,
-        finished: n("finished")?,
-        // A host from before it said: none counted.
-        running: m
-            .get("running")
-            .and_then(AttrValue::as_i64)
-            .map_or(0, |n| n as usize),
-        gave_up,
-    })
+    from_attr(v, "intent collector reply")
 }
 
 /// The execution a [`Reply`] to a [`Envelope::Run`] stands for.

@@ -6,6 +6,7 @@
 //! can never derive the same table name.
 
 use crate::error::BeldiError;
+use crate::schema::names::{DAAL_KEY, DAAL_ROW, INSTANCE, STEP};
 use crate::store::{KeyType, TableSpec};
 
 /// The separator between the parts of a derived table name.
@@ -34,20 +35,13 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<(), BeldiError> {
     Ok(())
 }
 
-/// Checks a namespace (a prefix of every table name, e.g. `test42_`).
+/// Checks a namespace (a prefix of every table name, e.g. `test42_`): empty, or what
+/// [`validate_name`] accepts.
 pub fn validate_namespace(ns: &str) -> Result<(), BeldiError> {
-    if ns.len() > 64
-        || ns
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
-    {
-        return Err(BeldiError::InvalidName {
-            what: "namespace",
-            name: ns.to_owned(),
-            message: "at most 64 characters of A-Z, a-z, 0-9, `_` and `-`".into(),
-        });
+    if ns.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    validate_name("namespace", ns)
 }
 
 /// The derived table names of one SSF.
@@ -57,15 +51,6 @@ pub struct SsfTables {
     prefix: String,
     data: Vec<String>,
 }
-
-/// DAAL partition key attribute (the logical key).
-pub const DAAL_KEY: &str = "K";
-/// DAAL sort key attribute (the row id).
-pub const DAAL_ROW: &str = "R";
-/// Log and intent partition key attribute (the instance id).
-pub const INSTANCE: &str = "I";
-/// Log sort key attribute (the step).
-pub const STEP: &str = "S";
 
 impl SsfTables {
     /// The tables of SSF `ssf` with data tables `data`, in namespace `ns`.

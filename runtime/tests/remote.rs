@@ -1,5 +1,5 @@
 //! Invocations through a [`Remote`]: every call, spawn and collector restart goes out as a
-//! JSON envelope and is run by `remote::handle` on another runtime (another "process" on the
+//! JSON envelope and is run by `Runtime::host` on another runtime (another "process" on the
 //! same store), as the AWS Lambda platform does. Bad envelopes get structured errors and
 //! write nothing.
 
@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use beldi_runtime::__internals::intents;
 use beldi_runtime::embedded::EmbeddedStore;
 use beldi_runtime::remote::{self, Envelope, Remote, Reply, ReplyError};
 use beldi_runtime::store::{AttrValue, Path, UpdateAction};
-use beldi_runtime::{BeldiError, Runtime, UserError, intent};
+use beldi_runtime::{BeldiError, Runtime, UserError};
 
 /// Sends envelopes as JSON to a host runtime, like a network would.
 struct Loopback {
@@ -23,7 +24,7 @@ struct Loopback {
 impl Remote for Loopback {
     async fn send(&self, envelope: &Envelope) -> Result<Reply, BeldiError> {
         let wire = serde_json::to_value(envelope).unwrap();
-        let reply = remote::handle(&self.host, wire).await;
+        let reply = self.host.host(wire).await;
         Ok(serde_json::from_value(serde_json::to_value(&reply).unwrap()).unwrap())
     }
     async fn post(&self, envelope: &Envelope) -> Result<(), BeldiError> {
@@ -31,7 +32,7 @@ impl Remote for Loopback {
             self.runs_posted.fetch_add(1, Ordering::SeqCst);
         }
         let (host, wire) = (self.host.clone(), serde_json::to_value(envelope).unwrap());
-        tokio::spawn(async move { remote::handle(&host, wire).await });
+        tokio::spawn(async move { host.host(wire).await });
         Ok(())
     }
 }
@@ -88,9 +89,9 @@ async fn pair_counting() -> (
 #[tokio::test]
 async fn a_replayed_spawn_posts_no_second_run() {
     let (_client, host, _store, _dir, posted) = pair_counting().await;
-    let crash = beldi_runtime::fault::FaultPlan::crash_instance(
+    let crash = beldi_runtime::crash::FaultPlan::crash_instance(
         "replayed",
-        beldi_runtime::fault::CrashPoint::BeforeDone,
+        beldi_runtime::crash::CrashPoint::BeforeDone,
     );
     for attempt in 0..4 {
         let e = host
@@ -140,7 +141,7 @@ async fn calls_and_spawns_travel_as_envelopes_exactly_once() {
         ]
     );
     // The spawned instance's intent was created by the host (the callee's side).
-    let intents = intent::all(&*store, &client.tables("count").unwrap().intent())
+    let intents = intents(&*store, &client.tables("count").unwrap().intent())
         .await
         .unwrap();
     assert_eq!(intents.len(), 2);
@@ -166,17 +167,19 @@ async fn an_envelope_round_trips_through_json() {
 async fn bad_envelopes_get_structured_errors_and_write_nothing() {
     let (_client, host, store, _dir) = pair().await;
     let count_intents = async || {
-        intent::all(&*store, &host.tables("count").unwrap().intent())
+        intents(&*store, &host.tables("count").unwrap().intent())
             .await
             .unwrap()
             .len()
     };
-    let not_envelope = remote::handle(&host, serde_json::json!({"hello": 1})).await;
+    let not_envelope = host.host(serde_json::json!({"hello": 1})).await;
     assert!(
         matches!(&not_envelope, Reply::Error(ReplyError::BadEnvelope { message }) if message.contains("hello")),
         "{not_envelope:?}"
     );
-    let malformed = remote::handle(&host, serde_json::json!({"beldi": "run", "function": 3})).await;
+    let malformed = host
+        .host(serde_json::json!({"beldi": "run", "function": 3}))
+        .await;
     assert!(
         matches!(&malformed, Reply::Error(ReplyError::BadEnvelope { message }) if message.contains("malformed")),
         "{malformed:?}"
@@ -189,7 +192,7 @@ async fn bad_envelopes_get_structured_errors_and_write_nothing() {
         txn: None,
         sent_at_ms: None,
     };
-    let reply = remote::handle(&host, serde_json::to_value(&unknown).unwrap()).await;
+    let reply = host.host(serde_json::to_value(&unknown).unwrap()).await;
     assert_eq!(
         reply,
         Reply::Error(ReplyError::UnknownFunction {
@@ -205,7 +208,7 @@ async fn bad_envelopes_get_structured_errors_and_write_nothing() {
         txn: None,
         sent_at_ms: None,
     };
-    let reply = remote::handle(&host, serde_json::to_value(&wrong).unwrap()).await;
+    let reply = host.host(serde_json::to_value(&wrong).unwrap()).await;
     assert!(
         matches!(&reply, Reply::Error(ReplyError::BadInput { .. })),
         "{reply:?}"
@@ -229,9 +232,9 @@ async fn the_intent_collector_runs_where_the_functions_are() {
             "front",
             "lost",
             AttrValue::S("k".into()),
-            beldi_runtime::fault::FaultPlan::crash_instance(
+            beldi_runtime::crash::FaultPlan::crash_instance(
                 "lost",
-                beldi_runtime::fault::CrashPoint::BeforeDone,
+                beldi_runtime::crash::CrashPoint::BeforeDone,
             ),
             0,
         )
@@ -270,7 +273,7 @@ async fn the_intent_collector_runs_where_the_functions_are() {
 #[tokio::test]
 async fn a_stale_run_event_creates_nothing() {
     let (_client, host, store, _dir) = pair().await;
-    let old = beldi_runtime::intent::now_ms() - 120_000; // 2 minutes ago; the limit is 60 s
+    let old = beldi_runtime::__internals::now_ms() - 120_000; // 2 minutes ago; the limit is 60 s
     let event = |instance: &str| {
         serde_json::json!({
             "beldi": "run",
@@ -281,18 +284,18 @@ async fn a_stale_run_event_creates_nothing() {
             "sent_at_ms": old,
         })
     };
-    let reply = remote::handle(&host, event("gone")).await;
+    let reply = host.host(event("gone")).await;
     assert!(
         matches!(&reply, Reply::Error(ReplyError::StaleEvent { instance, message, .. })
             if instance == "gone" && message.contains("older than the max queue age")),
         "{reply:?}"
     );
-    let intents = intent::all(&*store, &host.tables("count").unwrap().intent())
+    let intents = intents(&*store, &host.tables("count").unwrap().intent())
         .await
         .unwrap();
     assert!(intents.is_empty(), "nothing created: {intents:?}");
     // The same late event for an instance whose intent was registered runs it.
-    let caller = beldi_runtime::intent::CallerRef {
+    let caller = beldi_runtime::schema::CallerRef {
         function: "front".into(),
         instance: "f1".into(),
         step: 1,
@@ -304,6 +307,6 @@ async fn a_stale_run_event_creates_nothing() {
             .await
             .unwrap()
     );
-    let reply = remote::handle(&host, event("kept")).await;
+    let reply = host.host(event("kept")).await;
     assert!(matches!(&reply, Reply::Ok(_)), "{reply:?}");
 }

@@ -2,7 +2,7 @@
 
 use beldi_runtime::counting::CountingStore;
 use beldi_runtime::embedded::EmbeddedStore;
-use beldi_runtime::faults::{FaultConfig, FaultyStore};
+use beldi_runtime::faulty::{FaultConfig, FaultyStore};
 use beldi_runtime::store::*;
 
 fn item(pk: &str) -> Item {

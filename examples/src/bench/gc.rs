@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use beldi::daal::Daal;
 use beldi::gc::GcConfig;
 use beldi::platform::Mode;
 use beldi::prelude::*;
@@ -45,7 +44,6 @@ async fn one(backend: &Backend, scale: &Scale, setting: Setting) -> Result<Serie
             }
         })
     });
-    let table = rt.tables(fns::bench_hot.name())?.data("hot")?;
     let total = scale.gc_secs * scale.gc_rate;
     let started = Instant::now();
     let mut series = Vec::new();
@@ -66,10 +64,9 @@ async fn one(backend: &Backend, scale: &Scale, setting: Setting) -> Result<Serie
         window.push(t0.elapsed().as_secs_f64() * 1000.0);
         let now = started.elapsed().as_secs_f64();
         if now >= next_tick || i + 1 == total {
-            let rows = Daal::new(&**rt.store(), &table, ROW_CAPACITY)
-                .rows("k")
+            let rows = beldi::inspect::chain(&rt, fns::bench_hot.name(), "hot", "k")
                 .await?
-                .len();
+                .rows;
             series.push((now, median(std::mem::take(&mut window)), rows));
             next_tick += 1.0;
         }

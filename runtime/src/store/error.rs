@@ -4,7 +4,7 @@ use super::value::Item;
 
 /// What went wrong in a store operation. The kinds mirror DynamoDB's, so protocol code
 /// handles both backends the same way.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The operation's condition evaluated to false; nothing was written.
@@ -76,7 +76,7 @@ pub enum StoreError {
         message: String,
         /// The underlying error.
         #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
     },
 }
 
@@ -96,7 +96,7 @@ impl StoreError {
     ) -> StoreError {
         StoreError::Io {
             message: message.into(),
-            source: Some(source.into()),
+            source: Some(std::sync::Arc::from(source.into())),
         }
     }
 

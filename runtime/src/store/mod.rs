@@ -4,7 +4,7 @@
 //! put / update / delete, query by partition key with a sort-key prefix, scan, and a
 //! multi-item all-or-nothing transaction. Backends: [`crate::embedded`] (default, SQLite on
 //! local disk) and `crate::dynamodb` (feature `dynamodb`). Wrappers: [`crate::counting`]
-//! (round trips per operation kind) and [`crate::faults`] (seeded throttling, conflicts and
+//! (round trips per operation kind) and [`crate::faulty`] (seeded throttling, conflicts and
 //! lost responses).
 //!
 //! Every backend runs the same request validation ([`validate`]) before touching storage, so

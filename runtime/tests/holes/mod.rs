@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use beldi_runtime::crash::{CrashPoint, FaultPlan};
 use beldi_runtime::explorer::current_value;
-use beldi_runtime::fault::{CrashPoint, FaultPlan};
 use beldi_runtime::gc::GcConfig;
 use beldi_runtime::platform::{Runtime, RuntimeConfig};
 use beldi_runtime::store::*;
@@ -258,7 +258,7 @@ async fn txn<T>(
     ctx: &Ctx,
     body: impl AsyncFn(&Ctx) -> Result<T, UserError>,
 ) -> Result<T, UserError> {
-    use beldi_runtime::txn::TxnEnd;
+    use beldi_runtime::macro_support::TxnEnd;
     let mut block = ctx.__txn_block(1, 0);
     loop {
         let inside = block.begin().await?;
@@ -279,7 +279,7 @@ async fn txn_calling<I: serde::Serialize + Sync>(
     function: &str,
     input: &I,
 ) -> Result<bool, UserError> {
-    use beldi_runtime::txn::TxnEnd;
+    use beldi_runtime::macro_support::TxnEnd;
     let mut block = ctx.__txn_block(1, retries);
     loop {
         let inside = block.begin().await?;
@@ -598,7 +598,7 @@ pub async fn a_transaction_is_decided_only_after_every_participant_call_settled(
     tokio::time::sleep(Duration::from_millis(800)).await;
     rt.wait_background().await;
     let data = rt.tables("slow").unwrap().data("t").unwrap();
-    let daal = beldi_runtime::daal::Daal::new(&**rt.store(), &data, 16);
+    let daal = beldi_runtime::__internals::Daal::new(&**rt.store(), &data, 16);
     for (k, row) in daal.tails().await.unwrap() {
         assert!(
             row.holder().is_none(),
@@ -764,7 +764,7 @@ pub async fn two_copies_of_a_participant_take_one_lock_decision(b: &Backend) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     rt.wait_background().await;
     let data = rt.tables("account").unwrap().data("t").unwrap();
-    let daal = beldi_runtime::daal::Daal::new(&**rt.store(), &data, 16);
+    let daal = beldi_runtime::__internals::Daal::new(&**rt.store(), &data, 16);
     for (k, row) in daal.tails().await.unwrap() {
         assert!(
             row.holder().is_none(),
@@ -822,7 +822,7 @@ pub async fn the_explorer_passes_a_transactional_fan_out_of_contending_callees(b
                 .map_err(|e| e.to_string())?
                 .data("t")
                 .map_err(|e| e.to_string())?;
-            let daal = beldi_runtime::daal::Daal::new(&**rt.store(), &data, 16);
+            let daal = beldi_runtime::__internals::Daal::new(&**rt.store(), &data, 16);
             for (k, row) in daal.tails().await.map_err(|e| e.to_string())? {
                 if let Some(h) = row.holder() {
                     return Err(format!("ledger/t/{k} still locked by {h:?}"));
@@ -863,10 +863,10 @@ pub async fn writers_with_different_row_capacities_lose_no_write(b: &Backend) {
     rt.provision().await.unwrap();
     let table = rt.tables("w").unwrap().data("t").unwrap();
     let store = rt.store();
-    let small = beldi_runtime::daal::Daal::new(&**store, &table, 2);
-    let large = beldi_runtime::daal::Daal::new(&**store, &table, 100);
+    let small = beldi_runtime::__internals::Daal::new(&**store, &table, 2);
+    let large = beldi_runtime::__internals::Daal::new(&**store, &table, 100);
     let add = [UpdateAction::add("V", 1)];
-    let write = beldi_runtime::daal::Entry::Write;
+    let write = beldi_runtime::__internals::Entry::Write;
     small.write("k", "a#1", write, &add, None).await.unwrap();
     small.write("k", "a#2", write, &add, None).await.unwrap();
     // The large-capacity writer reads the chain: one row, 2 entries, room for 98 more.
@@ -923,7 +923,7 @@ pub async fn gc_reclaims_rows_around_an_append_that_crashed_before_linking(b: &B
     let table = rt.tables("w").unwrap().data("t").unwrap();
     let mut row1 = Item::new();
     row1.insert("K".into(), "hot".into());
-    row1.insert("R".into(), beldi_runtime::daal::row_id(1).into());
+    row1.insert("R".into(), beldi_runtime::__internals::row_id(1).into());
     row1.insert("L".into(), AttrValue::M(Default::default()));
     row1.insert("LN".into(), 0.into());
     row1.insert("GN".into(), 0.into());
@@ -966,9 +966,9 @@ pub async fn a_replayed_commit_with_other_shadow_entries_applies_nothing_again(b
         let inside = block.begin().await?;
         let out = inside.write("t", "a", v.into()).await;
         match block.end(&inside, out.is_ok()).await {
-            beldi_runtime::txn::TxnEnd::Done => Ok::<_, UserError>(out?),
-            beldi_runtime::txn::TxnEnd::Retry => Err(UserError("died".into())),
-            beldi_runtime::txn::TxnEnd::Failed(e) => Err(e.into()),
+            beldi_runtime::macro_support::TxnEnd::Done => Ok::<_, UserError>(out?),
+            beldi_runtime::macro_support::TxnEnd::Retry => Err(UserError("died".into())),
+            beldi_runtime::macro_support::TxnEnd::Failed(e) => Err(e.into()),
         }
     })
     .unwrap();
@@ -992,7 +992,7 @@ pub async fn a_replayed_commit_with_other_shadow_entries_applies_nothing_again(b
         .unwrap();
     assert_eq!(value(&rt, "co", "t", "a").await, Some(5.into()));
     // A lagging copy re-created T1's buffered write, and other entries sort before it.
-    let txn_id = beldi_runtime::invoke::callee_id("co>txn", "c1", 1 << 24);
+    let txn_id = beldi_runtime::schema::callee_id("co>txn", "c1", 1 << 24);
     let shadow = rt.tables("co").unwrap().shadow();
     let t1_finished = rt
         .store()
@@ -1058,7 +1058,7 @@ pub async fn a_contender_has_a_crashed_lock_holder_restarted(b: &Backend) {
         .unwrap_err();
     assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
     let data = rt.tables("ledger").unwrap().data("t").unwrap();
-    let daal = beldi_runtime::daal::Daal::new(&**rt.store(), &data, 16);
+    let daal = beldi_runtime::__internals::Daal::new(&**rt.store(), &data, 16);
     let locked = daal
         .tail("k")
         .await

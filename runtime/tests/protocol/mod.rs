@@ -7,10 +7,10 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use beldi_runtime::__internals::{Daal, Row, row_id};
 use beldi_runtime::counting::CountingStore;
-use beldi_runtime::daal::{Daal, Row, row_id};
+use beldi_runtime::crash::{CrashPoint, FaultPlan};
 use beldi_runtime::explorer::{self, current_value};
-use beldi_runtime::fault::{CrashPoint, FaultPlan};
 use beldi_runtime::platform::{Runtime, RuntimeConfig};
 use beldi_runtime::store::*;
 use beldi_runtime::{BeldiError, Ctx, UserError};
@@ -129,7 +129,7 @@ async fn seed(rt: &Runtime, function: &str, table: &str, key: &str, v: AttrValue
         .write(
             key,
             &format!("seed#{}", rand_id()),
-            beldi_runtime::daal::Entry::Write,
+            beldi_runtime::__internals::Entry::Write,
             &[UpdateAction::set("V", v)],
             None,
         )
@@ -380,7 +380,7 @@ pub async fn daal_chain_grows_and_concurrent_appenders_race(b: &Backend) {
         daal.write(
             "seq",
             &format!("i#{i}"),
-            beldi_runtime::daal::Entry::Write,
+            beldi_runtime::__internals::Entry::Write,
             &[UpdateAction::set("V", i)],
             None,
         )
@@ -400,13 +400,16 @@ pub async fn daal_chain_grows_and_concurrent_appenders_race(b: &Backend) {
             .write(
                 "seq",
                 &format!("i#{i}"),
-                beldi_runtime::daal::Entry::Write,
+                beldi_runtime::__internals::Entry::Write,
                 &[UpdateAction::set("V", -1)],
                 None,
             )
             .await
             .unwrap();
-        assert!(matches!(r, beldi_runtime::daal::WriteResult::Logged(_)));
+        assert!(matches!(
+            r,
+            beldi_runtime::__internals::WriteResult::Logged(_)
+        ));
     }
     assert_eq!(
         daal.tail("seq").await.unwrap().unwrap().value(),
@@ -423,7 +426,7 @@ pub async fn daal_chain_grows_and_concurrent_appenders_race(b: &Backend) {
                     daal.write(
                         "hot",
                         &format!("w{w}#{i}"),
-                        beldi_runtime::daal::Entry::Write,
+                        beldi_runtime::__internals::Entry::Write,
                         &[UpdateAction::add("V", 1)],
                         None,
                     )
@@ -606,11 +609,7 @@ async fn failure(rt: &Runtime, function: &str, instance: &str) -> String {
         .execute(function, instance, AttrValue::Null, FaultPlan::none(), 0)
         .await
         .unwrap();
-    match beldi_runtime::platform::decode_result_of::<(), UserError>(
-        function,
-        instance,
-        &exec.result,
-    ) {
+    match beldi_runtime::schema::decode_result::<(), UserError>(function, instance, &exec.result) {
         Err(BeldiError::Failed { message, .. }) => message,
         other => panic!("{function} {instance}: expected a terminal failure, got {other:?}"),
     }

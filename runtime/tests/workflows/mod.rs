@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use beldi_runtime::__internals::Daal;
 use beldi_runtime::collector::IcConfig;
-use beldi_runtime::daal::Daal;
+use beldi_runtime::crash::{CrashPoint, FaultPlan};
 use beldi_runtime::explorer::{self, current_value, quiesce, unfinished};
-use beldi_runtime::fault::{CrashPoint, FaultPlan};
 use beldi_runtime::gc::GcConfig;
 use beldi_runtime::platform::{Runtime, RuntimeConfig};
 use beldi_runtime::store::*;
@@ -539,17 +539,20 @@ pub async fn a_late_caller_replay_still_gets_the_callee_result(b: &Backend) {
         .unwrap_err();
     assert!(matches!(e, BeldiError::Crashed { .. }), "{e}");
     rt.wait_background().await;
-    let b_id = beldi_runtime::invoke::callee_id("fa", "late", 1);
+    let b_id = beldi_runtime::schema::callee_id("fa", "late", 1);
     let gc_now = GcConfig {
         window: Duration::ZERO,
         unlink_window: Duration::ZERO,
     };
     let rep = rt.collect_garbage(&gc_now).await.unwrap();
     assert!(rep.kept_for_caller >= 1, "B kept for its caller: {rep:?}");
-    let b_intent =
-        beldi_runtime::intent::get(&**rt.store(), &rt.tables("fb").unwrap().intent(), &b_id)
-            .await
-            .unwrap();
+    let b_intent = beldi_runtime::__internals::intent(
+        &**rt.store(),
+        &rt.tables("fb").unwrap().intent(),
+        &b_id,
+    )
+    .await
+    .unwrap();
     assert!(
         b_intent.is_some_and(|i| i.done),
         "B's stored result survives"

@@ -5,7 +5,7 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use beldi_runtime::embedded::EmbeddedStore;
-//! use beldi_runtime::faults::{FaultConfig, FaultyStore};
+//! use beldi_runtime::faulty::{FaultConfig, FaultyStore};
 //! use beldi_runtime::store::{Key, Store, StoreError, TableSpec};
 //! let dir = tempfile::tempdir().unwrap();
 //! let cfg = FaultConfig { seed: 7, throttle: 1.0, ..FaultConfig::default() };

@@ -1,7 +1,7 @@
 //! Fault injection for instances: crash before or after a chosen logged step, before the
 //! result is recorded, or at random with a seed. A crash drops the running body at once
 //! (its in-memory state is lost, as when a Lambda dies); everything already acknowledged by
-//! the store stays. Store-level faults (throttling, lost responses) are in [`crate::faults`].
+//! the store stays. Store-level faults (throttling, lost responses) are in [`crate::faulty`].
 
 /// Where an instance crashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

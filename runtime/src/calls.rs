@@ -1,0 +1,121 @@
+//! Calls between functions from a running instance: a sync `call` and an async `spawn`,
+//! logged in the caller's log (see [`crate::invoke`] for the protocol), inside a
+//! transaction or not.
+
+use std::sync::Arc;
+
+use crate::crash::CrashPoint;
+use crate::engine::Engine;
+use crate::error::BeldiError;
+use crate::invocation::Invocation;
+use crate::invoke::{call_record, logged_result};
+use crate::log;
+use crate::schema::{CallerRef, Instruction, LogRecord, Outcome, StepKind};
+use crate::store::AttrValue;
+use crate::txn::{self, TxnState};
+
+/// Logs a call or spawn of `function` at `step` (with the derived callee id); returns the
+/// callee id and the record in the log.
+async fn invoke_record(
+    e: &Engine,
+    step: u64,
+    kind: StepKind,
+    function: &str,
+) -> Result<(String, LogRecord), BeldiError> {
+    e.platform.tables(function)?;
+    let callee = e.callee_id(step);
+    let rec = call_record(kind, function, &callee);
+    let got = e.log_step(step, kind, function, rec.value).await?;
+    Ok((callee, got))
+}
+
+/// Who makes a call at `step`.
+fn caller(e: &Engine, step: u64, is_async: bool) -> CallerRef {
+    CallerRef {
+        function: e.function().to_owned(),
+        instance: e.instance.clone(),
+        step,
+        is_async,
+    }
+}
+
+/// A logged sync call of `function` with `input` at `step`, in transaction `txn` if any;
+/// the callee's stored result.
+pub(crate) async fn call(
+    e: &Engine,
+    txn: Option<&Arc<TxnState>>,
+    step: u64,
+    function: &str,
+    input: AttrValue,
+) -> Result<AttrValue, BeldiError> {
+    let (callee, got) = invoke_record(e, step, StepKind::Call, function).await?;
+    if let Some(r) = logged_result(&got) {
+        if let Some(t) = txn
+            && Outcome::death(&r).is_some()
+        {
+            t.mark_replayed_death();
+        }
+        return unless_died(txn, r);
+    }
+    let in_txn = match txn {
+        Some(t) => {
+            txn::add_participant(e, &t.ctx, function).await?;
+            Some(t.ctx.with(Instruction::Execute))
+        }
+        None => None,
+    };
+    let inv = Invocation {
+        function: function.to_owned(),
+        instance: callee,
+        input,
+        caller: Some(caller(e, step, false)),
+        txn: in_txn,
+        plan: e.plan.clone(),
+        attempt: e.attempt,
+    };
+    let run = e.platform.call(inv);
+    let exec = match txn {
+        // A participant call runs to its end whatever the body does with this future.
+        Some(t) => t.track(run).await?,
+        None => run.await?,
+    };
+    e.maybe_crash(CrashPoint::Inside(step)).await;
+    let logged =
+        log::set_call_result(&*e.store, &e.tables.log(), &e.instance, step, &exec.result).await?;
+    unless_died(txn, logged)
+}
+
+/// A callee's result, or the wait-die death it reports.
+fn unless_died(txn: Option<&Arc<TxnState>>, result: AttrValue) -> Result<AttrValue, BeldiError> {
+    match Outcome::death(&result) {
+        Some(reason) => Err(BeldiError::TxnAborted {
+            txn: txn.map(|t| t.ctx.id.clone()).unwrap_or_default(),
+            reason: reason.to_owned(),
+            wait_die: true,
+        }),
+        None => Ok(result),
+    }
+}
+
+/// A logged async spawn of `function` with `input` at `step`; the callee's instance id once
+/// its intent is durable.
+pub(crate) async fn spawn(
+    e: &Engine,
+    step: u64,
+    function: &str,
+    input: AttrValue,
+) -> Result<String, BeldiError> {
+    let (callee, _) = invoke_record(e, step, StepKind::Spawn, function).await?;
+    e.maybe_crash(CrashPoint::Inside(step)).await;
+    let inv = Invocation {
+        function: function.to_owned(),
+        instance: callee.clone(),
+        input,
+        caller: Some(caller(e, step, true)),
+        txn: None,
+        plan: e.plan.clone(),
+        attempt: e.attempt,
+    };
+    e.platform.start(inv).await?;
+    Ok(callee)
+}

@@ -1,0 +1,184 @@
+//! The logged data path: what a `read`, `write`, `cond_write`, `delete`, `scan` or logged
+//! value does outside a transaction, exactly once across executions.
+//!
+//! - `read` / `scan`: the value is read from the DAAL tail, then logged in the log table with
+//!   put-if-absent; a re-execution gets the logged value back.
+//! - `write` / `cond_write` / `delete`: one conditional update of the DAAL tail applies the
+//!   change and adds the entry `"<instance>#<step>"` atomically; a re-execution finds the
+//!   entry and does nothing again (a `cond_write` returns its logged boolean).
+//! - logged values (`side_effect`, `now`, `random`, `uuid`, `sleep`): computed once and
+//!   logged; a re-execution gets the logged value.
+//!
+//! A log record says which operation and target it was for; a replay that asks for another
+//! at that step fails with [`BeldiError::NonDeterminism`].
+
+use std::collections::BTreeMap;
+
+use crate::daal::{Daal, Entry, WriteResult};
+use crate::engine::{Engine, WriteOp};
+use crate::error::BeldiError;
+use crate::log;
+use crate::schema::names::{READ_VALUE, VALUE};
+use crate::schema::{LogRecord, StepKind};
+use crate::store::{AttrValue, Condition, Path, StoreError, UpdateAction};
+
+/// `table/key`, the target a data operation logs.
+pub(crate) fn target(table: &str, key: &str) -> String {
+    format!("{table}/{key}")
+}
+
+/// The logged form of a read value (`{"v": value}`, `{}` for none).
+pub(crate) fn read_record(value: Option<AttrValue>) -> AttrValue {
+    let mut m = BTreeMap::new();
+    if let Some(v) = value {
+        m.insert(READ_VALUE.to_owned(), v);
+    }
+    AttrValue::M(m)
+}
+
+/// The value a logged read returns.
+pub(crate) fn read_value(rec: &LogRecord) -> Option<AttrValue> {
+    rec.field(READ_VALUE).cloned()
+}
+
+/// A logged read of `key` in the function's table `table`.
+pub(crate) async fn read(
+    e: &Engine,
+    step: u64,
+    table: &str,
+    key: &str,
+) -> Result<Option<AttrValue>, BeldiError> {
+    let t = e.tables.data(table)?;
+    let want = target(table, key);
+    let tail = Daal::new(&*e.store, &t, e.row_capacity).tail(key).await?;
+    if let Some(Some(Ok(entry))) = tail.as_ref().map(|r| r.entry(&e.cid(step))) {
+        // A write was logged at this step: the replay diverged.
+        return Err(e.diverged(
+            step,
+            format!("{} of `{want}`", entry.kind()),
+            StepKind::Read,
+            &want,
+        ));
+    }
+    let value = read_record(tail.as_ref().and_then(|r| r.value()).cloned());
+    let got = e.log_step(step, StepKind::Read, &want, Some(value)).await?;
+    Ok(read_value(&got))
+}
+
+/// Rebases update actions and a condition given relative to the value onto the DAAL row.
+pub(crate) fn rebase(
+    actions: &[UpdateAction],
+    cond: Option<&Condition>,
+) -> (Vec<UpdateAction>, Option<Condition>) {
+    let base = Path::attr(VALUE);
+    let rebase = |p: &Path| p.under(&base);
+    let actions = actions.iter().map(|a| a.map_path(&rebase)).collect();
+    (actions, cond.map(|c| c.map_paths(&rebase)))
+}
+
+/// A logged write of `op.key`: applies its actions if its condition holds; returns whether
+/// it held.
+pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool, BeldiError> {
+    let WriteOp {
+        table,
+        key,
+        entry,
+        actions,
+        cond,
+    } = op;
+    let t = e.tables.data(table)?;
+    if key.is_empty() {
+        return Err(StoreError::validation(&t, "a key must not be empty").into());
+    }
+    let (actions, cond) = rebase(actions, cond);
+    let daal = Daal::new(&*e.store, &t, e.row_capacity);
+    let cid = e.cid(step);
+    let want = target(table, key);
+    let got = match daal.find(key, &cid).await? {
+        (_, Some(logged)) => logged,
+        (rows, None) => {
+            // Not applied yet: first say in the log which operation and target this
+            // step is, so a replay that writes elsewhere at this step (or writes where
+            // a read or a call was logged) fails before any effect.
+            daal.precheck(&rows, key, &actions)?;
+            e.log_step(step, entry.kind(), &want, None).await?;
+            match daal
+                .write_from(&rows, key, &cid, entry, &actions, cond.as_ref())
+                .await?
+            {
+                WriteResult::Fresh(e) | WriteResult::Logged(e) => e,
+            }
+        }
+    };
+    if got.kind() != entry.kind() {
+        return Err(e.diverged(
+            step,
+            format!("{} of `{want}`", got.kind()),
+            entry.kind(),
+            &want,
+        ));
+    }
+    Ok(match got {
+        Entry::CondWrite(b) => b,
+        _ => true,
+    })
+}
+
+/// A logged scan of the function's table `table`: every key's value, ordered by key.
+pub(crate) async fn scan(
+    e: &Engine,
+    step: u64,
+    table: &str,
+) -> Result<Vec<(String, AttrValue)>, BeldiError> {
+    let t = e.tables.data(table)?;
+    let values = Daal::new(&*e.store, &t, e.row_capacity)
+        .scan_values()
+        .await?;
+    let list = AttrValue::L(
+        values
+            .into_iter()
+            .map(|(k, v)| AttrValue::L(vec![AttrValue::S(k), v]))
+            .collect(),
+    );
+    let got = e.log_step(step, StepKind::Scan, table, Some(list)).await?;
+    let corrupt = || BeldiError::Corrupt {
+        what: format!("scan log of step {step}"),
+        message: "not a list of pairs".into(),
+    };
+    let mut out = Vec::new();
+    for pair in got
+        .value
+        .as_ref()
+        .and_then(AttrValue::as_l)
+        .ok_or_else(corrupt)?
+    {
+        match pair.as_l() {
+            Some([AttrValue::S(k), v]) => out.push((k.clone(), v.clone())),
+            _ => return Err(corrupt()),
+        }
+    }
+    Ok(out)
+}
+
+/// A logged value labelled `label` at `step`: the logged one, or `make()`'s, logged.
+pub(crate) async fn value(
+    e: &Engine,
+    step: u64,
+    label: &str,
+    make: impl FnOnce() -> Result<AttrValue, BeldiError>,
+) -> Result<AttrValue, BeldiError> {
+    let table = e.tables.log();
+    let what = || format!("{label} value of step {step}");
+    let logged = match log::get(&*e.store, &table, &e.instance, step).await? {
+        Some(rec) => rec,
+        None => {
+            let rec = LogRecord::new(StepKind::SideEffect, label, Some(make()?));
+            log::record(&*e.store, &table, &e.instance, step, rec).await?
+        }
+    };
+    e.check_log(step, &logged, StepKind::SideEffect, label)?;
+    logged.value.ok_or_else(|| BeldiError::Corrupt {
+        what: what(),
+        message: "no value".into(),
+    })
+}

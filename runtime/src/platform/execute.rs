@@ -1,0 +1,290 @@
+//! The one execution path: an [`Invocation`] becomes an execution of its instance — the
+//! intent created or found, the body (or the transaction's commit or abort) run in its own
+//! task under the crash plan and the timeout, the outcome stored.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::Notify;
+
+use super::registry::Function;
+use super::{Mode, Runtime};
+use crate::crash::CrashPoint;
+use crate::ctx::{Ctx, DataPath};
+use crate::engine::{Engine, EngineParts};
+use crate::error::BeldiError;
+use crate::intent::{self, Intent};
+use crate::invocation::{Execution, Invocation};
+use crate::schema::{Instruction, Outcome, validate_instance};
+use crate::store::AttrValue;
+use crate::txn::TxnState;
+
+/// Counts an execution as running in this process while it lives.
+struct LiveGuard {
+    rt: Runtime,
+    key: (String, String),
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let mut live = self.rt.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = live.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// How an execution begins its intent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Begin {
+    /// To run the body now (async if its caller spawned it).
+    Run,
+    /// To start it asynchronously (in the background, or on a remote host).
+    Async,
+    /// To finish a transaction (commit or abort): the input is the instruction, not the
+    /// function's input type.
+    Finish,
+}
+
+/// An execution whose intent exists: the function, its intent, and whether this
+/// execution created it.
+pub(super) struct Begun {
+    pub(super) f: Arc<Function>,
+    pub(super) rec: Intent,
+    pub(super) created: bool,
+}
+
+impl Runtime {
+    /// One execution of an instance, root or callee, here: `inv.txn` is the transaction it
+    /// runs in, or the commit or abort it is asked to do.
+    pub(crate) async fn run(&self, inv: Invocation) -> Result<Execution, BeldiError> {
+        let f = self.function(&inv.function)?;
+        if self.inner.config.mode == Mode::Baseline {
+            (f.check_input)(&inv.input)?;
+            return self.run_body(&f, inv, None).await;
+        }
+        let how = match inv.finishing() {
+            Some(_) => Begin::Finish,
+            None => Begin::Run,
+        };
+        let (rec, created) = self.begin_intent(&f, &inv, how).await?;
+        self.run_begun(Begun { f, rec, created }, inv).await
+    }
+
+    /// Creates the intent of `inv`'s instance unless it exists (checking the input first,
+    /// and that a repeat brings the same input); returns the intent and whether this created
+    /// it.
+    pub(super) async fn begin_intent(
+        &self,
+        f: &Function,
+        inv: &Invocation,
+        how: Begin,
+    ) -> Result<(Intent, bool), BeldiError> {
+        validate_instance(&inv.instance)?;
+        if how != Begin::Finish {
+            (f.check_input)(&inv.input)?;
+        }
+        let (rec, created) = intent::begin(
+            &**self.store(),
+            &f.tables.intent(),
+            &inv.instance,
+            &inv.input,
+            inv.caller.as_ref(),
+            how == Begin::Async || inv.is_async(),
+        )
+        .await?;
+        if rec.input != inv.input {
+            return Err(BeldiError::InputMismatch {
+                function: f.tables.ssf().to_owned(),
+                instance: inv.instance.clone(),
+            });
+        }
+        Ok((rec, created))
+    }
+
+    /// The rest of an execution, once its intent exists.
+    pub(super) async fn run_begun(
+        &self,
+        begun: Begun,
+        inv: Invocation,
+    ) -> Result<Execution, BeldiError> {
+        let Begun { f, rec, created } = begun;
+        if rec.done {
+            let result = rec.result.ok_or_else(|| BeldiError::Corrupt {
+                what: format!("intent of `{}` instance `{}`", inv.function, inv.instance),
+                message: "done without a result".into(),
+            })?;
+            return Ok(Execution {
+                result,
+                steps: 0,
+                ran: false,
+            });
+        }
+        let _live = self.count_live(&inv.function, &inv.instance);
+        if !created {
+            intent::touch(&**self.store(), &f.tables.intent(), &inv.instance).await?;
+        }
+        let intent_table = f.tables.intent();
+        self.run_body(&f, inv, Some(intent_table)).await
+    }
+
+    /// Runs the body of `inv` (or its commit or abort) in its own task under its crash plan
+    /// and its function's timeout, then stores the outcome in the intent in `intent_table`
+    /// (`None`: baseline, nothing stored).
+    async fn run_body(
+        &self,
+        f: &Function,
+        inv: Invocation,
+        intent_table: Option<String>,
+    ) -> Result<Execution, BeldiError> {
+        let crash = Arc::new(Notify::new());
+        let finishing = inv.finishing().cloned();
+        let path = match (&inv.txn, intent_table.is_some()) {
+            (_, false) => DataPath::Baseline,
+            (Some(t), true) if t.instruction == Instruction::Execute => {
+                DataPath::Txn(TxnState::participant(t.clone()))
+            }
+            _ => DataPath::Logged,
+        };
+        let engine = Arc::new(Engine::new(EngineParts {
+            platform: self.handle(),
+            tables: f.tables.clone(),
+            instance: inv.instance.clone(),
+            row_capacity: self.inner.config.row_capacity,
+            lock_wait: self.inner.config.lock_wait,
+            plan: inv.plan.clone(),
+            attempt: inv.attempt,
+            crash: crash.clone(),
+        }));
+        let ctx = Ctx::new(engine.clone(), path);
+        let crashed = |reason: String| BeldiError::Crashed {
+            function: inv.function.clone(),
+            instance: inv.instance.clone(),
+            reason,
+        };
+        let injected = |at: Option<CrashPoint>| {
+            self.inner.crashes.fetch_add(1, Ordering::SeqCst);
+            let at = at.map_or("a crash point".to_owned(), |p| p.to_string());
+            crashed(format!("injected crash {at}"))
+        };
+        // The body runs in its own task, like a Lambda in its own sandbox: a panic or a
+        // crash loses its in-memory state and nothing else.
+        let mut body = match finishing {
+            // A commit or abort runs the transaction's own procedure, not the user's body.
+            Some(t) => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    ctx.txn_end(&t, t.instruction == Instruction::Commit)
+                        .await?;
+                    Ok(Outcome::Ok(AttrValue::Null).to_attr())
+                })
+            }
+            None => tokio::spawn((f.handler)(ctx.clone(), inv.input.clone())),
+        };
+        let out = tokio::select! {
+            joined = &mut body => joined.map_err(|e| crashed(lost_body(e)))?,
+            _ = crash.notified() => {
+                body.abort();
+                return Err(injected(engine.crashed_at()));
+            }
+            _ = tokio::time::sleep(f.timeout) => {
+                body.abort();
+                return Err(crashed(format!("timed out after {:?}", f.timeout)));
+            }
+        };
+        let Some(intent_table) = intent_table else {
+            // Baseline: nothing is stored.
+            if let Some(e) = engine.take_failure() {
+                return Err(e);
+            }
+            return Ok(Execution {
+                result: out?,
+                steps: engine.steps(),
+                ran: true,
+            });
+        };
+        // A participant returns only once every call it made in the transaction settled
+        // (its caller then decides on a complete picture).
+        if let Some(t) = ctx.txn()
+            && let Some(e) = t.settle().await
+        {
+            return Err(e);
+        }
+        let result = match engine.take_failure() {
+            // A participant that died under wait-die finishes with that outcome as its
+            // result: its caller turns it back into the death, and the instance is done
+            // (so nothing is left to re-run or to leak).
+            Some(BeldiError::TxnAborted {
+                reason,
+                wait_die: true,
+                ..
+            }) if ctx.in_transaction() => Outcome::Died(reason).to_attr(),
+            // A failure every re-execution would meet again: the instance ends failed, with
+            // the error stored as its result (its caller gets it as `BeldiError::Failed`).
+            Some(e) if e.is_terminal() => Outcome::Failed(e.to_string()).to_attr(),
+            Some(e) => return Err(e),
+            None => match out {
+                Ok(v) => v,
+                Err(e) if e.is_terminal() => Outcome::Failed(e.to_string()).to_attr(),
+                Err(e) => return Err(e),
+            },
+        };
+        let finish = async {
+            engine.maybe_crash(CrashPoint::BeforeDone).await;
+            intent::finish(&**self.store(), &intent_table, &inv.instance, &result).await
+        };
+        let stored = tokio::select! {
+            r = finish => r?,
+            _ = crash.notified() => return Err(injected(Some(CrashPoint::BeforeDone))),
+        };
+        self.record_trace(&inv.function, &inv.instance, engine.ops());
+        Ok(Execution {
+            result: stored,
+            steps: engine.steps(),
+            ran: true,
+        })
+    }
+
+    fn count_live(&self, function: &str, instance: &str) -> LiveGuard {
+        let key = (function.to_owned(), instance.to_owned());
+        *self
+            .inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_insert(0) += 1;
+        LiveGuard {
+            rt: self.clone(),
+            key,
+        }
+    }
+
+    /// Whether an execution of `instance` of `function` is running in this process now.
+    /// The intent collector never restarts such an instance: the running execution
+    /// finishes it, or ends (crashed, timed out) and is no longer running.
+    pub fn is_running_here(&self, function: &str, instance: &str) -> bool {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&(function.to_owned(), instance.to_owned()))
+    }
+}
+
+/// Why a body's task ended without a result: its panic message, or the join error.
+fn lost_body(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return format!("the body task failed: {e}");
+    }
+    let payload = e.into_panic();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic".to_owned());
+    format!("the body panicked: {msg}")
+}

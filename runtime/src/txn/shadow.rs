@@ -1,0 +1,213 @@
+//! The shadow table of a function: per transaction (partition key: its id), one item per
+//! [`ShadowEntry`] — the buffered writes (the value each written key will have), the locks
+//! held, the participants called, and the finish marker; and its garbage collection.
+
+use std::collections::BTreeMap;
+
+use super::TxnCtx;
+use crate::engine::Engine;
+use crate::error::BeldiError;
+use crate::schema::ShadowEntry;
+use crate::schema::names::{DAAL_KEY, DAAL_ROW, FINISHED_AT, SHADOW_VERSION, VALUE};
+use crate::store::{
+    AttrValue, Condition, Delete, Item, Key, Put, Query, Store, StoreError, StoreExt,
+};
+
+/// The shadow item of `entry` of `txn`, holding `value`.
+fn item(txn: &TxnCtx, entry: &ShadowEntry, value: Option<AttrValue>) -> Item {
+    let mut item = Item::new();
+    item.insert(DAAL_KEY.into(), AttrValue::S(txn.id.clone()));
+    item.insert(DAAL_ROW.into(), AttrValue::S(entry.sort_key()));
+    if let Some(v) = value {
+        item.insert(VALUE.into(), v);
+    }
+    item
+}
+
+/// The entry a shadow item records (`None`: not one of ours).
+pub(crate) fn entry_of(item: &Item) -> Option<ShadowEntry> {
+    ShadowEntry::parse(item.get(DAAL_ROW)?.as_s()?)
+}
+
+/// Records `entry` (a lock or a participant) for `txn` (idempotent).
+pub(super) async fn shadow_put(
+    e: &Engine,
+    txn: &TxnCtx,
+    entry: ShadowEntry,
+) -> Result<(), BeldiError> {
+    e.store
+        .put(Put::new(e.tables.shadow(), item(txn, &entry, None)))
+        .await?;
+    Ok(())
+}
+
+/// Buffers version `version` of the write of `table/key` unless a later version is
+/// buffered already: a lagging copy of the instance replaying an earlier write of the key
+/// must not roll the buffer back.
+pub(super) async fn shadow_put_write(
+    e: &Engine,
+    txn: &TxnCtx,
+    (table, key): (&str, &str),
+    value: Option<AttrValue>,
+    version: i64,
+) -> Result<(), BeldiError> {
+    let entry = ShadowEntry::Write {
+        table: table.to_owned(),
+        key: key.to_owned(),
+    };
+    let mut item = item(txn, &entry, value);
+    item.insert(SHADOW_VERSION.into(), AttrValue::from(version));
+    let newer_or_absent =
+        Condition::not_exists(SHADOW_VERSION).or(Condition::lt(SHADOW_VERSION, version));
+    let put = Put::new(e.tables.shadow(), item).condition(newer_or_absent);
+    match e.store.put(put).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_condition_failed() => Ok(()), // this version or a later one is there
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The buffered write of `table/key`, if any.
+pub(super) async fn shadow_get(
+    e: &Engine,
+    txn: &TxnCtx,
+    table: &str,
+    key: &str,
+) -> Result<Option<Item>, BeldiError> {
+    let entry = ShadowEntry::Write {
+        table: table.to_owned(),
+        key: key.to_owned(),
+    };
+    let key = Key::with_sort(txn.id.as_str(), entry.sort_key());
+    Ok(e.store.get(&e.tables.shadow(), &key).await?)
+}
+
+/// Records `function` as a participant of the transaction (idempotent).
+pub(crate) async fn add_participant(
+    e: &Engine,
+    txn: &TxnCtx,
+    function: &str,
+) -> Result<(), BeldiError> {
+    let entry = ShadowEntry::Participant {
+        function: function.to_owned(),
+    };
+    shadow_put(e, txn, entry).await
+}
+
+/// Every shadow item of `txn` in this function, with its entry, in sort-key order.
+pub(super) async fn entries(
+    e: &Engine,
+    txn: &TxnCtx,
+) -> Result<Vec<(ShadowEntry, Item)>, BeldiError> {
+    let shadow = e.tables.shadow();
+    let mut items = e
+        .store
+        .query_all(Query::new(shadow.as_str(), txn.id.as_str()))
+        .await?;
+    items.sort_by(|a, b| {
+        let sort = |i: &Item| i.get(DAAL_ROW).and_then(AttrValue::as_s).map(str::to_owned);
+        sort(a).cmp(&sort(b))
+    });
+    Ok(items
+        .into_iter()
+        .filter_map(|i| Some((entry_of(&i)?, i)))
+        .collect())
+}
+
+/// Leaves the finish marker of `txn` (with when), unless it is there: the garbage collector
+/// then removes whatever a lagging copy of a participant buffers after this point.
+pub(super) async fn finish_marker(e: &Engine, txn: &TxnCtx, now_ms: i64) -> Result<(), BeldiError> {
+    let mut marker = item(txn, &ShadowEntry::Finished, None);
+    marker.insert(FINISHED_AT.into(), AttrValue::from(now_ms));
+    let put = Put::new(e.tables.shadow(), marker).if_absent(DAAL_KEY);
+    match e.store.put(put).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_condition_failed() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the shadow items of `entries` of `txn` (idempotent).
+pub(super) async fn remove(
+    e: &Engine,
+    txn: &TxnCtx,
+    entries: &[(ShadowEntry, Item)],
+) -> Result<(), BeldiError> {
+    let shadow = e.tables.shadow();
+    for (entry, _) in entries {
+        let key = Key::with_sort(txn.id.as_str(), entry.sort_key());
+        match e.store.delete(Delete::new(shadow.as_str(), key)).await {
+            Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The shadow items of `shadow` grouped by transaction id.
+async fn shadow_by_txn(
+    store: &dyn Store,
+    shadow: &str,
+) -> Result<BTreeMap<String, Vec<Item>>, StoreError> {
+    let mut by_txn: BTreeMap<String, Vec<Item>> = Default::default();
+    for item in store.scan_all(shadow).await? {
+        if let Some(t) = item.get(DAAL_KEY).and_then(AttrValue::as_s) {
+            by_txn.entry(t.to_owned()).or_default().push(item);
+        }
+    }
+    Ok(by_txn)
+}
+
+fn is_marker(item: &Item) -> bool {
+    entry_of(item) == Some(ShadowEntry::Finished)
+}
+
+/// The shadow items of transactions whose part in `shadow` has not finished.
+pub(crate) async fn unfinished_shadow(
+    store: &dyn Store,
+    shadow: &str,
+) -> Result<Vec<Item>, StoreError> {
+    Ok(shadow_by_txn(store, shadow)
+        .await?
+        .into_values()
+        .filter(|items| !items.iter().any(is_marker))
+        .flatten()
+        .collect())
+}
+
+/// Removes the shadow items of every transaction whose part in this shadow table finished
+/// before `finished_before` (ms since the epoch): the finish marker goes last, so a pass
+/// that crashes is simply run again. Returns how many items it removed. (Items of a
+/// transaction that has not finished stay: they are its locks and buffered writes.)
+pub(crate) async fn collect_shadow(
+    store: &dyn Store,
+    shadow: &str,
+    finished_before: i64,
+) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    let marker = ShadowEntry::Finished.sort_key();
+    for (txn, items) in shadow_by_txn(store, shadow).await? {
+        let finished = items.iter().any(|i| {
+            is_marker(i)
+                && i.get(FINISHED_AT)
+                    .and_then(AttrValue::as_i64)
+                    .is_some_and(|t| t <= finished_before)
+        });
+        if !finished {
+            continue;
+        }
+        let mut sorts: Vec<&str> = items
+            .iter()
+            .filter_map(|i| i.get(DAAL_ROW).and_then(AttrValue::as_s))
+            .filter(|s| *s != marker)
+            .collect();
+        sorts.push(&marker);
+        for sort in sorts {
+            store
+                .delete(Delete::new(shadow, Key::with_sort(txn.as_str(), sort)))
+                .await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
