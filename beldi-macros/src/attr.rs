@@ -47,8 +47,8 @@ pub struct FunctionArgs {
     pub tables: Vec<LitStr>,
     /// `timeout = "30s"`, in milliseconds.
     pub timeout_ms: Option<u64>,
-    /// The bare flag `txn`: the whole body is a transaction (what a `#[beldi::txn]` written
-    /// above the function hands over).
+    /// The bare flag `txn`: the whole body is a transaction, with no retries. (A
+    /// `#[beldi::txn]` on the function used to hand over this way; it is still accepted.)
     pub txn: bool,
 }
 
@@ -235,4 +235,46 @@ fn bad_name(s: &LitStr, what: &str) -> Option<syn::Error> {
             format!("invalid {what} name `{v}`: 1 to 64 characters of A-Z, a-z, 0-9, `_` and `-`"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(tokens: TokenStream) -> Attribute {
+        syn::parse_quote!(#tokens)
+    }
+
+    #[test]
+    fn durations() {
+        let ms = |s: &str| parse_duration(&LitStr::new(s, proc_macro2::Span::call_site()));
+        assert_eq!(ms("500ms").ok(), Some(500));
+        assert_eq!(ms("30s").ok(), Some(30_000));
+        assert_eq!(ms("2m").ok(), Some(120_000));
+        for bad in ["0s", "s", "3h", "18446744073709552s", "307445734561825861m"] {
+            assert!(ms(bad).is_err(), "{bad} is refused");
+        }
+    }
+
+    #[test]
+    fn txn_retries() {
+        let mut errors = Vec::new();
+        let retries =
+            |t: TokenStream, errors: &mut Vec<syn::Error>| txn_options(&attr(t), errors).retries;
+        assert_eq!(retries(quote::quote!(#[beldi::txn]), &mut errors), 0);
+        assert_eq!(
+            retries(quote::quote!(#[beldi::txn(retries = 4)]), &mut errors),
+            4
+        );
+        assert!(errors.is_empty());
+        for bad in [
+            quote::quote!(#[beldi::txn(retries = "4")]),
+            quote::quote!(#[beldi::txn(retries = -1)]),
+            quote::quote!(#[beldi::txn(tries = 4)]),
+            quote::quote!(#[beldi::txn = 4]),
+        ] {
+            assert_eq!(retries(bad, &mut errors), 0);
+        }
+        assert_eq!(errors.len(), 4);
+    }
 }

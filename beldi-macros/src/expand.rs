@@ -5,7 +5,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, ItemFn, Meta};
+use syn::{AttrStyle, Attribute, ItemFn, MacroDelimiter, Meta, MetaList};
 
 use crate::model::Function;
 use crate::parse::{self, Parsed};
@@ -143,27 +143,14 @@ fn generate(f: &Function, errors: &mut Vec<syn::Error>) -> TokenStream {
 }
 
 /// `#[beldi::txn(args)]` on `item`. On a function that also carries `#[beldi::function]`
-/// (written below it), it becomes that attribute's `txn` argument. Anywhere else it is an
-/// error: on a block, the enclosing `#[beldi::function]` consumes it before it is expanded.
+/// (written below it), the attribute moves below that one, where the function macro, which
+/// runs next, reads it ([`parse::function`]). Anywhere else it is an error: on a block, the
+/// enclosing `#[beldi::function]` consumes it before it is expanded.
 pub fn txn(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Ok(mut f) = syn::parse2::<ItemFn>(item.clone())
         && let Some(pos) = f.attrs.iter().position(attr::is_function)
     {
-        if !args.is_empty() {
-            let e = syn::Error::new_spanned(&args, "#[beldi::txn] takes no arguments yet");
-            return with_errors(vec![e], f.into_token_stream());
-        }
-        let flag = syn::Ident::new(TXN.as_str(), Span::call_site());
-        let attr = &f.attrs[pos];
-        let path = attr.path().clone();
-        let inner = match &attr.meta {
-            Meta::List(l) => {
-                let t = &l.tokens;
-                quote!(#t, #flag)
-            }
-            _ => quote!(#flag),
-        };
-        f.attrs[pos] = syn::parse_quote!(#[#path(#inner)]);
+        f.attrs.insert(pos + 1, txn_attribute(args));
         return f.into_token_stream();
     }
     let e = syn::Error::new(
@@ -171,6 +158,33 @@ pub fn txn(args: TokenStream, item: TokenStream) -> TokenStream {
         "#[beldi::txn] can only be used on a block inside a #[beldi::function] body, or on a #[beldi::function]",
     );
     with_errors(vec![e], item)
+}
+
+/// The attribute `#[beldi::txn(args)]` (`#[beldi::txn]` without arguments).
+fn txn_attribute(args: TokenStream) -> Attribute {
+    let span = Span::call_site();
+    let path = syn::Path {
+        leading_colon: None,
+        segments: [BELDI, TXN]
+            .iter()
+            .map(|s| syn::PathSegment::from(syn::Ident::new(s.as_str(), span)))
+            .collect(),
+    };
+    let meta = if args.is_empty() {
+        Meta::Path(path)
+    } else {
+        Meta::List(MetaList {
+            path,
+            delimiter: MacroDelimiter::Paren(Default::default()),
+            tokens: args,
+        })
+    };
+    Attribute {
+        pound_token: Default::default(),
+        style: AttrStyle::Outer,
+        bracket_token: Default::default(),
+        meta,
+    }
 }
 
 /// `#[beldi::deterministic]` on `item`: the body checked like a function's, the item

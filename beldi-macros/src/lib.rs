@@ -58,8 +58,10 @@ pub fn function(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::function(args.into(), item.into()).into()
 }
 
-/// Marks a block inside a `#[beldi::function]` body as a transaction. The enclosing
-/// `#[beldi::function]` rewrites it; used anywhere else it is an error.
+/// Marks a transaction: a block inside a `#[beldi::function]` body, or a whole function
+/// when written above or below its `#[beldi::function]`. `retries = N` runs a transaction
+/// that died under wait-die again, up to N times. The `#[beldi::function]` consumes it;
+/// anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn txn(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::txn(args.into(), item.into()).into()

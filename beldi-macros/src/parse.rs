@@ -35,12 +35,20 @@ pub fn function(args: TokenStream, item: TokenStream, errors: &mut Vec<syn::Erro
         }
     };
     let args = attr::function_args(args, errors);
-    // A `#[beldi::txn]` written above `#[beldi::function]` turned into the `txn` argument
-    // (see `expand::txn`); one written below it is removed, and not honoured.
-    let txn = args.txn.then(TxnOptions::default);
-    if let Some(pos) = item.attrs.iter().position(attr::is_txn) {
-        item.attrs.remove(pos);
+    // `#[beldi::txn]` on the function: written above `#[beldi::function]`, the txn macro
+    // moved itself below it (see `expand::txn`); written below, it is here already.
+    let mut txn = args.txn.then(TxnOptions::default);
+    let mut txn_attrs = item.attrs.iter().filter(|a| attr::is_txn(a));
+    if let Some(first) = txn_attrs.next() {
+        txn = Some(attr::txn_options(first, errors));
     }
+    for extra in txn_attrs {
+        errors.push(syn::Error::new_spanned(
+            extra,
+            "#[beldi::txn] is given twice on this function",
+        ));
+    }
+    item.attrs.retain(|a| !attr::is_txn(a));
     let Some(sig) = signature(&item, errors) else {
         return Parsed::Invalid(Box::new(item));
     };
