@@ -29,6 +29,8 @@
 //! 12. [`expand`] — the four macros' pipelines and the generated code (symbol, model, attr,
 //!     parse, check, txn_block, strip, body).
 //! 13. `lib.rs` — the entry points (expand).
+//! 14. `tests.rs` (tests only) — keeps [`symbol::LOGGED`] equal to the runtime's logged
+//!     `Ctx` methods and to the compile-pass case that calls them all.
 
 use proc_macro::TokenStream;
 
@@ -44,6 +46,9 @@ mod site;
 mod strip;
 mod symbol;
 mod txn_block;
+
+#[cfg(test)]
+mod tests;
 
 /// Turns an `async fn(ctx: &Ctx, input: I) -> Result<O, E>` into an exactly-once function:
 /// registered for dispatch by name (`Runtime::register_all`), every logged call site given a

@@ -54,7 +54,9 @@ pub const RESULT: Symbol = Symbol("Result");
 pub const SELECT: Symbol = Symbol("select");
 
 /// The methods of `Ctx` that are logged operations: each call of one is given a stable
-/// call-site id.
+/// call-site id. The tests in `tests.rs` keep this list equal to the public `Ctx` methods
+/// of the runtime that return a future, and to the methods the compile-pass case
+/// `ui-tests/tests/ui/pass/every_logged_method.rs` calls.
 pub const LOGGED: &[Symbol] = &[
     Symbol("read"),
     Symbol("read_as"),
