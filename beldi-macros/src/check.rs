@@ -17,35 +17,21 @@ use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{Expr, ExprMacro, ExprMethodCall, ExprPath, Local, Pat, Stmt, UseTree};
 
-/// Whether an attribute is `#[beldi::allow(side_effect)]` (or `#[allow(side_effect)]`
-/// written through a `use beldi::allow`).
-pub fn is_allow_attr(a: &syn::Attribute) -> bool {
-    let segs: Vec<String> = a
-        .path()
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    segs == ["beldi", "allow"]
-}
+use crate::attr;
+use crate::model::Function;
+use crate::symbol::{SELECT, SIDE_EFFECT};
 
-/// Whether an attribute is `#[beldi::txn]`.
-pub fn is_txn_attr(a: &syn::Attribute) -> bool {
-    let segs: Vec<String> = a
-        .path()
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    segs == ["beldi", "txn"] || segs == ["txn"]
-}
-
+/// A rejected path: what it matches, what it does, and the logged way to do it.
 struct Rule {
+    /// Whether the path (its segments, `use` items resolved) is rejected.
     matches: fn(&[String]) -> bool,
+    /// What it does, for the message.
     what: &'static str,
+    /// What to do instead.
     help: &'static str,
 }
 
+/// Whether `p` ends with `tail`.
 fn ends(p: &[String], tail: &[&str]) -> bool {
     p.len() >= tail.len()
         && p[p.len() - tail.len()..]
@@ -53,10 +39,12 @@ fn ends(p: &[String], tail: &[&str]) -> bool {
             .zip(tail)
             .all(|(a, b)| a == b)
 }
+/// Whether `p` starts with `head`.
 fn starts(p: &[String], head: &[&str]) -> bool {
     p.len() >= head.len() && p.iter().zip(head).all(|(a, b)| a == b)
 }
 
+/// The rejected paths.
 const RULES: &[Rule] = &[
     Rule {
         matches: |p| ends(p, &["SystemTime", "now"]),
@@ -181,6 +169,7 @@ fn collect_uses(tree: &UseTree, prefix: &mut Vec<String>, out: &mut HashMap<Stri
     }
 }
 
+/// The `use` items of a body: alias → full path (`*module` for a glob import).
 struct UseCollector(HashMap<String, Vec<String>>);
 
 impl<'ast> Visit<'ast> for UseCollector {
@@ -189,13 +178,19 @@ impl<'ast> Visit<'ast> for UseCollector {
     }
 }
 
+/// The state of the check of one body.
 struct Checker<'e> {
+    /// The context parameter's name, if the body has one.
     ctx: Option<String>,
+    /// The body's `use` items.
     uses: HashMap<String, Vec<String>>,
+    /// Local bindings of a `HashMap` or `HashSet`, whose iteration order is not stable.
     hashed: HashSet<String>,
+    /// The problems found.
     errors: &'e mut Vec<syn::Error>,
 }
 
+/// Whether the tokens name `HashMap` or `HashSet`.
 fn mentions_hash_type(tokens: &proc_macro2::TokenStream) -> bool {
     tokens.clone().into_iter().any(|t| match t {
         proc_macro2::TokenTree::Ident(i) => i == "HashMap" || i == "HashSet",
@@ -204,6 +199,7 @@ fn mentions_hash_type(tokens: &proc_macro2::TokenStream) -> bool {
     })
 }
 
+/// The name `e` is, through `&` and parentheses.
 fn ident_of(e: &Expr) -> Option<String> {
     match e {
         Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
@@ -214,6 +210,7 @@ fn ident_of(e: &Expr) -> Option<String> {
 }
 
 impl Checker<'_> {
+    /// The path's segments with a `use` item of the body resolved.
     fn resolve(&self, path: &syn::Path) -> Vec<String> {
         let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
         if let Some(first) = segs.first()
@@ -240,6 +237,7 @@ impl Checker<'_> {
         segs
     }
 
+    /// Reports `path` if a rule rejects it.
     fn check_path(&mut self, path: &syn::Path) {
         let full = self.resolve(path);
         if let Some(rule) = RULES.iter().find(|r| (r.matches)(&full)) {
@@ -254,6 +252,7 @@ impl Checker<'_> {
         }
     }
 
+    /// Whether `e` is the context parameter.
     fn is_ctx(&self, e: &Expr) -> bool {
         self.ctx.is_some() && ident_of(e) == self.ctx
     }
@@ -267,7 +266,7 @@ impl<'ast> Visit<'ast> for Checker<'_> {
             Stmt::Macro(m) => &m.attrs,
             Stmt::Item(_) => &[],
         };
-        if attrs.iter().any(is_allow_attr) {
+        if attrs.iter().any(attr::is_allow) {
             return;
         }
         syn::visit::visit_stmt(self, s);
@@ -315,7 +314,7 @@ impl<'ast> Visit<'ast> for Checker<'_> {
 
     fn visit_expr_method_call(&mut self, m: &'ast ExprMethodCall) {
         let method = m.method.to_string();
-        if self.is_ctx(&m.receiver) && method == "side_effect" {
+        if self.is_ctx(&m.receiver) && m.method == SIDE_EFFECT {
             return; // the closure's value is logged
         }
         if matches!(
@@ -341,7 +340,9 @@ impl<'ast> Visit<'ast> for Checker<'_> {
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         let full = self.resolve(&mac.path);
-        if full.last().is_some_and(|l| l == "select") && (full.len() == 1 || full[0] == "tokio") {
+        if full.last().is_some_and(|l| l == SELECT.as_str())
+            && (full.len() == 1 || full[0] == "tokio")
+        {
             let first = mac.tokens.clone().into_iter().next().map(|t| t.to_string());
             if first.as_deref() != Some("biased") {
                 self.errors.push(syn::Error::new(
@@ -370,6 +371,7 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     }
 }
 
+/// The attributes of an expression statement that `#[beldi::allow]` may be on.
 fn expr_attrs(e: &Expr) -> &[syn::Attribute] {
     match e {
         Expr::Block(b) => &b.attrs,
@@ -384,6 +386,11 @@ fn expr_attrs(e: &Expr) -> &[syn::Attribute] {
         Expr::ForLoop(f) => &f.attrs,
         _ => &[],
     }
+}
+
+/// Checks the body of a well-formed function.
+pub fn function(f: &Function, errors: &mut Vec<syn::Error>) {
+    body(&f.item.block, Some(&f.ctx.ident), errors);
 }
 
 /// Checks a body; `ctx` is the name of the context parameter, if any.

@@ -1,183 +1,96 @@
-//! Parsing: the attribute arguments and the shape of the annotated function.
+//! Parsing: builds the [`Function`] model from a `#[beldi::function]` item — its attribute
+//! arguments, a `#[beldi::txn]` on it, and the shape of its signature — collecting every
+//! problem as a spanned `syn::Error`.
 
 use proc_macro2::{Span, TokenStream};
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{
-    Expr, ExprArray, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Meta, Pat, ReturnType, Token, Type,
-};
+use syn::{FnArg, ItemFn, LitStr, Pat, ReturnType, Type};
 
-/// The arguments of `#[beldi::function(...)]`.
-pub struct FunctionArgs {
-    pub name: Option<LitStr>,
-    pub tables: Vec<LitStr>,
-    pub timeout_ms: Option<u64>,
-    pub txn: bool,
+use crate::attr;
+use crate::model::{CtxArg, Function, TxnOptions};
+use crate::symbol::{CTX, RESULT};
+
+/// What parsing a `#[beldi::function]` item gave.
+pub enum Parsed {
+    /// A function code can be generated for.
+    Function(Box<Function>),
+    /// A function whose signature is not one a `#[beldi::function]` can have: it is emitted
+    /// as written (Beldi attributes removed) after the errors, so the rest of the crate
+    /// still type-checks against it.
+    Invalid(Box<ItemFn>),
+    /// Not a function: emitted unchanged after the error.
+    NotAFunction(TokenStream),
 }
 
-fn parse_duration(lit: &LitStr) -> Result<u64, syn::Error> {
-    let text = lit.value();
-    let (num, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = num.parse().map_err(|_| {
-        syn::Error::new(
-            lit.span(),
-            format!(
-                "invalid timeout `{text}`: expected a number with a unit, like \"30s\" or \"500ms\""
-            ),
-        )
-    })?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        _ => {
-            return Err(syn::Error::new(
-                lit.span(),
-                format!("invalid timeout unit in `{text}`: use `ms`, `s` or `m`"),
+/// Parses a `#[beldi::function(args)]` item, collecting every problem into `errors`.
+pub fn function(args: TokenStream, item: TokenStream, errors: &mut Vec<syn::Error>) -> Parsed {
+    let mut item: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "#[beldi::function] goes on an `async fn`",
             ));
+            return Parsed::NotAFunction(item);
         }
     };
-    if ms == 0 {
-        return Err(syn::Error::new(
-            lit.span(),
-            "the timeout must be more than zero",
+    let args = attr::function_args(args, errors);
+    // `#[beldi::txn]` on the function: written above `#[beldi::function]`, the txn macro
+    // moved itself below it (see `expand::txn`); written below, it is here already.
+    let mut txn = args.txn.then(TxnOptions::default);
+    let mut txn_attrs = item.attrs.iter().filter(|a| attr::is_txn(a));
+    if let Some(first) = txn_attrs.next() {
+        txn = Some(attr::txn_options(first, errors));
+    }
+    for extra in txn_attrs {
+        errors.push(syn::Error::new_spanned(
+            extra,
+            "#[beldi::txn] is given twice on this function",
         ));
     }
-    Ok(ms)
-}
-
-fn string_lit(e: &Expr, what: &str) -> Result<LitStr, syn::Error> {
-    match e {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => Ok(s.clone()),
-        other => Err(syn::Error::new(
-            other.span(),
-            format!("`{what}` takes a string literal"),
-        )),
-    }
-}
-
-/// The error for a function or table name the runtime would refuse (the rule of
-/// `beldi_runtime::tables::validate_name`), spanned on the literal.
-fn bad_name(s: &LitStr, what: &str) -> Option<syn::Error> {
-    let v = s.value();
-    let ok = !v.is_empty()
-        && v.len() <= 64
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    (!ok).then(|| {
-        syn::Error::new(
-            s.span(),
-            format!("invalid {what} name `{v}`: 1 to 64 characters of A-Z, a-z, 0-9, `_` and `-`"),
-        )
-    })
-}
-
-/// Parses the attribute arguments, collecting every problem into `errors`.
-pub fn function_args(args: TokenStream, errors: &mut Vec<syn::Error>) -> FunctionArgs {
-    let mut out = FunctionArgs {
-        name: None,
-        tables: Vec::new(),
-        timeout_ms: None,
-        txn: false,
+    item.attrs.retain(|a| !attr::is_txn(a));
+    let Some(sig) = signature(&item, errors) else {
+        return Parsed::Invalid(Box::new(item));
     };
-    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
-        Ok(m) => m,
-        Err(e) => {
-            errors.push(e);
-            return out;
-        }
-    };
-    for meta in metas {
-        let key = meta
-            .path()
-            .get_ident()
-            .map(Ident::to_string)
-            .unwrap_or_default();
-        match (key.as_str(), &meta) {
-            ("name", Meta::NameValue(nv)) => match string_lit(&nv.value, "name") {
-                Ok(s) => {
-                    errors.extend(bad_name(&s, "function"));
-                    out.name = Some(s);
-                }
-                Err(e) => errors.push(e),
-            },
-            ("timeout", Meta::NameValue(nv)) => {
-                match string_lit(&nv.value, "timeout").and_then(|s| parse_duration(&s)) {
-                    Ok(ms) => out.timeout_ms = Some(ms),
-                    Err(e) => errors.push(e),
-                }
-            }
-            ("tables", Meta::NameValue(nv)) => match &nv.value {
-                Expr::Array(ExprArray { elems, .. }) => {
-                    for e in elems {
-                        match string_lit(e, "tables") {
-                            Ok(s) => {
-                                let v = s.value();
-                                if let Some(e) = bad_name(&s, "table") {
-                                    errors.push(e);
-                                } else if out.tables.iter().any(|t| t.value() == v) {
-                                    errors.push(syn::Error::new(
-                                        s.span(),
-                                        format!("table `{v}` is listed twice"),
-                                    ));
-                                }
-                                out.tables.push(s);
-                            }
-                            Err(e) => errors.push(e),
-                        }
-                    }
-                }
-                other => errors.push(syn::Error::new(
-                    other.span(),
-                    "`tables` takes a list of string literals, like `tables = [\"rooms\"]`",
-                )),
-            },
-            ("txn", Meta::Path(_)) => out.txn = true,
-            ("name" | "timeout" | "tables", other) => {
-                errors.push(syn::Error::new(
-                    other.span(),
-                    format!("`{key}` takes a value: `{key} = ...`"),
-                ));
-            }
-            (_, other) => errors.push(syn::Error::new(
-                other.path().span(),
-                format!(
-                    "unknown argument `{}`: expected `name`, `tables` or `timeout`",
-                    quote::ToTokens::to_token_stream(other.path())
-                ),
-            )),
-        }
-    }
-    out
+    let ident = item.sig.ident.clone();
+    let name = args
+        .name
+        .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
+    Parsed::Function(Box::new(Function {
+        ident,
+        name,
+        tables: args.tables,
+        timeout_ms: args.timeout_ms,
+        txn,
+        ctx: sig.ctx,
+        input: sig.input,
+        output: sig.output,
+        error: sig.error,
+        item,
+    }))
 }
 
 /// The parts of a well-formed function signature.
-pub struct Signature {
-    pub ctx: Ident,
-    pub ctx_by_ref: bool,
-    pub input: Type,
-    pub output: Type,
-    pub error: Type,
+struct Signature {
+    ctx: CtxArg,
+    input: Type,
+    output: Type,
+    error: Type,
 }
 
+/// Whether `ty` is the context type: `Some(true)` for `&Ctx`, `Some(false)` for `Ctx`.
 fn is_ctx_type(ty: &Type) -> Option<bool> {
     match ty {
         Type::Reference(r) if r.mutability.is_none() => {
             is_ctx_type(&r.elem).filter(|by_ref| !by_ref).map(|_| true)
         }
-        Type::Path(p) => (p.path.segments.last()?.ident == "Ctx").then_some(false),
+        Type::Path(p) => (p.path.segments.last()?.ident == CTX).then_some(false),
         _ => None,
     }
 }
 
-/// Checks the signature, collecting every problem into `errors`.
-pub fn signature(f: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Signature> {
+/// Checks the signature, collecting every problem into `errors`; `None` if there was one.
+fn signature(f: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Signature> {
     let sig = &f.sig;
     let before = errors.len();
     if sig.asyncness.is_none() {
@@ -209,7 +122,12 @@ pub fn signature(f: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Signature> 
     let mut input = None;
     match args.first() {
         Some(FnArg::Typed(pt)) => match (&*pt.pat, is_ctx_type(&pt.ty)) {
-            (Pat::Ident(pi), Some(by_ref)) => ctx = Some((pi.ident.clone(), by_ref)),
+            (Pat::Ident(pi), Some(by_ref)) => {
+                ctx = Some(CtxArg {
+                    ident: pi.ident.clone(),
+                    by_ref,
+                })
+            }
             (_, Some(_)) => errors.push(syn::Error::new(
                 pt.pat.span(),
                 "bind the context to a name, like `ctx: &Ctx`",
@@ -229,7 +147,10 @@ pub fn signature(f: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Signature> 
         )),
     }
     match args.len() {
-        0 | 1 if ctx.is_some() => errors.push(syn::Error::new(sig.paren_token.span.join(), "a #[beldi::function] takes one input after the context; use `_: ()` for none")),
+        0 | 1 if ctx.is_some() => errors.push(syn::Error::new(
+            sig.paren_token.span.join(),
+            "a #[beldi::function] takes one input after the context; use `_: ()` for none",
+        )),
         2 => {
             if let FnArg::Typed(pt) = args[1] {
                 input = Some((*pt.ty).clone());
@@ -240,19 +161,28 @@ pub fn signature(f: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Signature> 
                 {
                     errors.push(syn::Error::new(
                         pi.ident.span(),
-                        format!("the input cannot be named `{}` like the function: that name is the function's handle; rename the input", pi.ident),
+                        format!(
+                            "the input cannot be named `{}` like the function: that name is the function's handle; rename the input",
+                            pi.ident
+                        ),
                     ));
                 }
             }
         }
-        n if n > 2 => errors.push(syn::Error::new(args[2].span(), "a #[beldi::function] takes exactly one input after the context; put several values in a struct or a tuple")),
+        n if n > 2 => errors.push(syn::Error::new(
+            args[2].span(),
+            "a #[beldi::function] takes exactly one input after the context; put several values in a struct or a tuple",
+        )),
         _ => {}
     }
     let (output, error) = match &sig.output {
         ReturnType::Type(_, ty) => match result_types(ty) {
-            Some(pair) => (Some(pair.0), Some(pair.1)),
+            Some((o, e)) => (Some(o), Some(e)),
             None => {
-                errors.push(syn::Error::new(ty.span(), "a #[beldi::function] returns `Result<Output, Error>`: the error is stored as the result, like the output"));
+                errors.push(syn::Error::new(
+                    ty.span(),
+                    "a #[beldi::function] returns `Result<Output, Error>`: the error is stored as the result, like the output",
+                ));
                 (None, None)
             }
         },
@@ -267,20 +197,19 @@ pub fn signature(f: &ItemFn, errors: &mut Vec<syn::Error>) -> Option<Signature> 
     if errors.len() > before {
         return None;
     }
-    let (ctx, ctx_by_ref) = ctx?;
     Some(Signature {
-        ctx,
-        ctx_by_ref,
+        ctx: ctx?,
         input: input?,
         output: output?,
         error: error?,
     })
 }
 
+/// The `Ok` and `Err` types of a `Result<O, E>` type.
 fn result_types(ty: &Type) -> Option<(Type, Type)> {
     let Type::Path(p) = ty else { return None };
     let last = p.path.segments.last()?;
-    if last.ident != "Result" {
+    if last.ident != RESULT {
         return None;
     }
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
@@ -298,9 +227,4 @@ fn result_types(ty: &Type) -> Option<(Type, Type)> {
         [o, e] => Some((o.clone(), e.clone())),
         _ => None,
     }
-}
-
-/// A span to report "the whole attribute" problems at.
-pub fn call_site() -> Span {
-    Span::call_site()
 }

@@ -452,6 +452,140 @@ async fn opposite_lock_orders_always_finish() {
     no_locks_left(&rt).await.unwrap();
 }
 
+/// `transfer` as a whole-function transaction: `#[beldi::txn(retries = N)]` on the function
+/// instead of on a block; `Err` (funds short) aborts it.
+#[beldi::txn(retries = 500)]
+#[beldi::function]
+pub async fn transfer_whole(ctx: &Ctx, t: Transfer) -> Result<(), UserError> {
+    if at_bank(ctx, &t.from, Op::Debit(t.from.clone(), t.amount)).await? < 0 {
+        return Err(UserError("insufficient funds".into()));
+    }
+    at_bank(ctx, &t.to, Op::Credit(t.to.clone(), t.amount)).await?;
+    Ok(())
+}
+
+/// `opposite_lock_orders_always_finish` with the retries on a whole-function transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opposite_lock_orders_always_finish_with_function_level_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = embedded(dir.path()).await;
+    for round in 0..20 {
+        let t1 = Transfer {
+            from: "a0".into(),
+            to: "b0".into(),
+            amount: 3,
+        };
+        let t2 = Transfer {
+            from: "b0".into(),
+            to: "a0".into(),
+            amount: 5,
+        };
+        let (k1, k2) = (format!("fwd{round}"), format!("back{round}"));
+        let (r1, r2) = tokio::join!(
+            transfer_whole.invoke(&rt, &k1, &t1),
+            transfer_whole.invoke(&rt, &k2, &t2)
+        );
+        assert_eq!(
+            (r1.unwrap(), r2.unwrap()),
+            (Ok(()), Ok(())),
+            "round {round}: both finish"
+        );
+    }
+    let b = balances(&rt).await;
+    assert_eq!((b["a0"], b["b0"]), (100 + 20 * 2, 100 - 20 * 2));
+    no_locks_left(&rt).await.unwrap();
+}
+
+/// How many times `hot_retried`'s body ran: once per attempt of its transaction.
+static HOT_RETRIED_RUNS: AtomicUsize = AtomicUsize::new(0);
+/// How many times `hot_once`'s body ran.
+static HOT_ONCE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Writes `hot` in a whole-function transaction that runs again after a wait-die death.
+#[beldi::txn(retries = 500)]
+#[beldi::function(tables = ["h"])]
+pub async fn hot_retried(ctx: &Ctx, v: i64) -> Result<i64, UserError> {
+    #[beldi::allow(side_effect)]
+    let _run = HOT_RETRIED_RUNS.fetch_add(1, Ordering::SeqCst);
+    ctx.write_as("h", "hot", &v).await?;
+    Ok(v)
+}
+
+/// `hot_retried` without retries.
+#[beldi::txn]
+#[beldi::function(tables = ["h"])]
+pub async fn hot_once(ctx: &Ctx, v: i64) -> Result<i64, UserError> {
+    #[beldi::allow(side_effect)]
+    let _run = HOT_ONCE_RUNS.fetch_add(1, Ordering::SeqCst);
+    ctx.write_as("h", "hot", &v).await?;
+    Ok(v)
+}
+
+/// Sets (`Some`: the holder's id) or clears the lock of `function`'s key `h/hot` by hand.
+async fn set_hot_lock(rt: &Runtime, function: &str, holder: Option<&str>) {
+    let t = rt.tables(function).unwrap().data("h").unwrap();
+    let daal = beldi::daal::Daal::new(&**rt.store(), &t, rt.config().row_capacity);
+    let (entry, actions) = match holder {
+        // The holder (`H`) started 1 ms after the epoch (`HT`): older than any transaction
+        // the test begins.
+        Some(h) => (
+            "hold#0",
+            vec![UpdateAction::set("H", h), UpdateAction::set("HT", 1)],
+        ),
+        None => (
+            "release#0",
+            vec![UpdateAction::remove("H"), UpdateAction::remove("HT")],
+        ),
+    };
+    daal.write("hot", entry, beldi::daal::Entry::Write, &actions, None)
+        .await
+        .unwrap();
+}
+
+/// A `#[beldi::txn(retries = N)]` function whose transaction dies under wait-die (an older
+/// transaction holds its key) runs its body again, and commits once the key is free;
+/// without `retries`, the first death is its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_level_transaction_retries_after_a_wait_die_death() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = embedded(dir.path()).await;
+    set_hot_lock(&rt, "hot_once", Some("older")).await;
+    set_hot_lock(&rt, "hot_retried", Some("older")).await;
+
+    let out = hot_once.invoke(&rt, "once", &1).await.unwrap();
+    let err = out.expect_err("no retries: the death is the result");
+    assert!(
+        err.0.contains("wait-die") && err.0.contains("older"),
+        "died under wait-die: {err:?}"
+    );
+    assert_eq!(HOT_ONCE_RUNS.load(Ordering::SeqCst), 1, "one attempt");
+
+    let run = tokio::spawn({
+        let rt = rt.clone();
+        async move { hot_retried.invoke(&rt, "retried", &7).await }
+    });
+    let waited = std::time::Instant::now();
+    while HOT_RETRIED_RUNS.load(Ordering::SeqCst) < 3 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(20),
+            "the transaction is not retried"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    set_hot_lock(&rt, "hot_retried", None).await;
+    assert_eq!(run.await.unwrap().unwrap(), Ok(7));
+    assert!(HOT_RETRIED_RUNS.load(Ordering::SeqCst) >= 3);
+    assert_eq!(
+        beldi::explorer::current_value(&rt, "hot_retried", "h", "hot")
+            .await
+            .unwrap(),
+        Some(7.into()),
+        "the last attempt committed"
+    );
+    set_hot_lock(&rt, "hot_once", None).await;
+    no_locks_left(&rt).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_concurrent_transactions_finish_and_audits_see_consistent_totals() {
     let dir = tempfile::tempdir().unwrap();
