@@ -524,7 +524,7 @@ pub async fn hot_once(ctx: &Ctx, v: i64) -> Result<i64, UserError> {
 /// Sets (`Some`: the holder's id) or clears the lock of `function`'s key `h/hot` by hand.
 async fn set_hot_lock(rt: &Runtime, function: &str, holder: Option<&str>) {
     let t = rt.tables(function).unwrap().data("h").unwrap();
-    let daal = beldi::daal::Daal::new(&**rt.store(), &t, rt.config().row_capacity);
+    let daal = beldi_runtime::__internals::Daal::new(&**rt.store(), &t, rt.config().row_capacity);
     let (entry, actions) = match holder {
         // The holder (`H`) started 1 ms after the epoch (`HT`): older than any transaction
         // the test begins.
@@ -537,9 +537,15 @@ async fn set_hot_lock(rt: &Runtime, function: &str, holder: Option<&str>) {
             vec![UpdateAction::remove("H"), UpdateAction::remove("HT")],
         ),
     };
-    daal.write("hot", entry, beldi::daal::Entry::Write, &actions, None)
-        .await
-        .unwrap();
+    daal.write(
+        "hot",
+        entry,
+        beldi_runtime::__internals::Entry::Write,
+        &actions,
+        None,
+    )
+    .await
+    .unwrap();
 }
 
 /// A `#[beldi::txn(retries = N)]` function whose transaction dies under wait-die (an older

@@ -11,6 +11,26 @@ use beldi::prelude::Durability;
 use beldi_examples::bench::{self, Backend, Report, Scale};
 use clap::{Parser, ValueEnum};
 
+/// Why the benchmarks could not run.
+#[derive(Debug, thiserror::Error)]
+enum BenchError {
+    /// An option the build cannot honour.
+    #[error("{0}")]
+    Usage(&'static str),
+    /// A benchmark failed.
+    #[error(transparent)]
+    Beldi(#[from] beldi::BeldiError),
+    /// The report could not be written.
+    #[error("{}: {source}", path.display())]
+    Report {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 #[derive(Parser)]
 #[command(
     name = "bench",
@@ -62,7 +82,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<PathBuf, String> {
+async fn run(cli: Cli) -> Result<PathBuf, BenchError> {
     let scale = match cli.scale {
         ScaleArg::Smoke => Scale::smoke(),
         ScaleArg::Standard => Scale::standard(),
@@ -70,11 +90,17 @@ async fn run(cli: Cli) -> Result<PathBuf, String> {
     let mut backends = vec![Backend::Embedded(Durability::ProcessCrash)];
     if let Some(e) = &cli.dynamodb {
         if !cfg!(feature = "dynamodb") {
-            return Err("--dynamodb needs a build with `--features dynamodb`".into());
+            return Err(BenchError::Usage(
+                "--dynamodb needs a build with `--features dynamodb`",
+            ));
         }
         backends.push(Backend::DynamoDb(e.clone()));
     }
-    let mut report = Report::new(&cli.out).map_err(|e| format!("{}: {e}", cli.out.display()))?;
+    let report_error = |source| BenchError::Report {
+        path: cli.out.clone(),
+        source,
+    };
+    let mut report = Report::new(&cli.out).map_err(report_error)?;
     bench::plot::set_footer(format!(
         "{} | scale {} | embedded store: process-crash durability unless labelled fsync",
         bench::machine(),
@@ -82,34 +108,25 @@ async fn run(cli: Cli) -> Result<PathBuf, String> {
     ));
     let started = std::time::Instant::now();
     let wants = |p: Part| cli.part == Part::All || cli.part == p;
-    let e = |e: beldi::BeldiError| e.to_string();
     if wants(Part::Ops) {
         eprintln!("bench: per-operation cost");
-        bench::ops::run(&backends, &scale, &mut report)
-            .await
-            .map_err(e)?;
+        bench::ops::run(&backends, &scale, &mut report).await?;
     }
     if wants(Part::Apps) {
         eprintln!("bench: applications");
-        bench::apps::run(&backends, &scale, &mut report)
-            .await
-            .map_err(e)?;
+        bench::apps::run(&backends, &scale, &mut report).await?;
     }
     if wants(Part::Gc) {
         eprintln!("bench: GC and DAAL growth");
-        bench::gc::run(&backends[0], &scale, &mut report)
-            .await
-            .map_err(e)?;
+        bench::gc::run(&backends[0], &scale, &mut report).await?;
     }
     if wants(Part::Txn) {
         eprintln!("bench: transactions");
-        bench::txn::run(&backends[0], &scale, &mut report)
-            .await
-            .map_err(e)?;
+        bench::txn::run(&backends[0], &scale, &mut report).await?;
     }
     if wants(Part::Store) {
         eprintln!("bench: embedded store throughput");
-        bench::store::run(&scale, &mut report).await.map_err(e)?;
+        bench::store::run(&scale, &mut report).await?;
     }
     let part_name = match cli.part {
         Part::All => "all",
@@ -144,7 +161,7 @@ async fn run(cli: Cli) -> Result<PathBuf, String> {
         },
     );
     if cli.part == Part::All {
-        report.write(&header).map_err(|e| e.to_string())
+        report.write(&header).map_err(report_error)
     } else {
         // One part: its sections replace theirs in the report already there.
         let note = format!(
@@ -155,6 +172,6 @@ async fn run(cli: Cli) -> Result<PathBuf, String> {
             started.elapsed().as_secs_f64(),
             bench::machine()
         );
-        report.update(&header, &note).map_err(|e| e.to_string())
+        report.update(&header, &note).map_err(report_error)
     }
 }

@@ -11,7 +11,10 @@ use beldi::store::{AttrValue, OpKind};
 
 use beldi_examples::driver::quantile_ms;
 
-use crate::{StoreArgs, open_store, table_header, table_row};
+use super::cli::StoreArgs;
+use super::error::{JobError, usage};
+use super::report::{pass, table_header, table_row};
+use super::setup::open_store;
 
 #[derive(clap::Args)]
 pub(crate) struct CounterArgs {
@@ -37,26 +40,26 @@ pub(crate) struct CounterArgs {
     pub(crate) store: StoreArgs,
 }
 
-fn check_args(args: &CounterArgs) -> Result<(), String> {
+fn check_args(args: &CounterArgs) -> Result<(), JobError> {
     if args.requests == 0 || args.concurrency == 0 || args.row_capacity == 0 {
-        return Err(format!(
+        return Err(usage(format!(
             "--requests ({}), --concurrency ({}) and --row-capacity ({}) must be at least 1",
             args.requests, args.concurrency, args.row_capacity
-        ));
+        )));
     }
     for (name, v) in [
         ("--crash-rate", args.crash_rate),
         ("--duplicate-rate", args.duplicate_rate),
     ] {
         if !(0.0..=1.0).contains(&v) {
-            return Err(format!("{name} must be between 0 and 1, got {v}"));
+            return Err(usage(format!("{name} must be between 0 and 1, got {v}")));
         }
     }
     if args.crash_rate >= 0.95 {
-        return Err(format!(
+        return Err(usage(format!(
             "--crash-rate {} would almost never let a request finish; use less than 0.95",
             args.crash_rate
-        ));
+        )));
     }
     Ok(())
 }
@@ -80,7 +83,7 @@ struct Stats {
     disagreements: AtomicU64,
 }
 
-pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
+pub(crate) async fn counter(args: CounterArgs) -> Result<bool, JobError> {
     check_args(&args)?;
     let (store, temp_dir) = open_store(&args.store, "counter").await?;
     let store = Arc::new(CountingStore::new(store));
@@ -90,10 +93,9 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
         row_capacity: args.row_capacity,
         ..Default::default()
     };
-    let rt = Runtime::with_config(store.clone(), config).map_err(|e| e.to_string())?;
-    rt.register_where(|r| r.name == increment.name())
-        .map_err(|e| e.to_string())?;
-    rt.provision().await.map_err(|e| e.to_string())?;
+    let rt = Runtime::with_config(store.clone(), config)?;
+    rt.register_where(|r| r.name == increment.name())?;
+    rt.provision().await?;
     store.reset();
 
     let stats = Arc::new(Stats {
@@ -115,29 +117,28 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
             CrashPoint::BeforeDone,
         );
         handles.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await.map_err(|e| e.to_string())?;
+            // The semaphore is never closed.
+            let _permit = sem.acquire_owned().await.ok();
             let id = format!("req-{i}");
-            let run = async |first_attempt: u32| -> Result<AttrValue, String> {
+            let failed = |message: String| JobError::Request {
+                request: id.clone(),
+                message,
+            };
+            let run = async |first_attempt: u32| -> Result<Result<i64, UserError>, JobError> {
                 for attempt in first_attempt..first_attempt + 10_000 {
                     stats.executions.fetch_add(1, Ordering::Relaxed);
-                    match rt
-                        .execute(
-                            increment.name(),
-                            &id,
-                            AttrValue::Null,
-                            plan.clone(),
-                            attempt,
-                        )
+                    match increment
+                        .invoke_with(&rt, &id, &(), plan.clone(), attempt)
                         .await
                     {
-                        Ok(e) => return Ok(e.result),
+                        Ok(result) => return Ok(result),
                         Err(BeldiError::Crashed { .. }) => {
                             stats.crashes.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(e) => return Err(format!("request {id}: {e}")),
+                        Err(e) => return Err(failed(e.to_string())),
                     }
                 }
-                Err(format!("request {id} did not finish in 10,000 attempts"))
+                Err(failed("did not finish in 10,000 attempts".into()))
             };
             let t0 = Instant::now();
             if duplicate {
@@ -147,22 +148,22 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
                     stats.disagreements.fetch_add(1, Ordering::Relaxed);
                 }
             } else {
-                run(0).await?;
+                if let Err(e) = run(0).await? {
+                    return Err(failed(format!("the increment returned an error: {e}")));
+                }
             }
-            Ok::<Duration, String>(t0.elapsed())
+            Ok::<Duration, JobError>(t0.elapsed())
         }));
     }
     let mut latencies = Vec::with_capacity(handles.len());
     for h in handles {
-        latencies.push(h.await.map_err(|e| e.to_string())??);
+        latencies.push(h.await??);
     }
     let elapsed = started.elapsed();
     let rtt = store.counts();
 
     // Invariants, read straight from the store.
-    let chain = beldi::inspect::chain(&rt, "increment", "counters", "total")
-        .await
-        .map_err(|e| e.to_string())?;
+    let chain = beldi::inspect::chain(&rt, "increment", "counters", "total").await?;
     let value = chain
         .value
         .as_ref()
@@ -241,12 +242,9 @@ pub(crate) async fn counter(args: CounterArgs) -> Result<bool, String> {
         format!("{:.2}", rtt.total_data() as f64 / args.requests as f64),
     );
     let mut ok = true;
-    for (name, pass, detail) in &checks {
-        row(
-            &format!("invariant: {name}"),
-            (if *pass { "PASS" } else { "FAIL" }).to_string(),
-        );
-        if !pass {
+    for (name, held, detail) in &checks {
+        row(&format!("invariant: {name}"), pass(*held).to_string());
+        if !held {
             ok = false;
             println!("  violation: {detail}");
         }
