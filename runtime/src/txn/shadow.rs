@@ -127,7 +127,9 @@ pub(super) async fn finish_marker(e: &Engine, txn: &TxnCtx, now_ms: i64) -> Resu
     }
 }
 
-/// Deletes the shadow items of `entries` of `txn` (idempotent).
+/// Deletes the shadow items of `entries` of `txn` (idempotent), except the finish marker: a
+/// replay of a finished commit finds it among the entries, and without it the GC would never
+/// remove what a lagging copy buffers afterwards.
 pub(super) async fn remove(
     e: &Engine,
     txn: &TxnCtx,
@@ -135,6 +137,9 @@ pub(super) async fn remove(
 ) -> Result<(), BeldiError> {
     let shadow = e.tables.shadow();
     for (entry, _) in entries {
+        if *entry == ShadowEntry::Finished {
+            continue;
+        }
         let key = Key::with_sort(txn.id.as_str(), entry.sort_key());
         match e.store.delete(Delete::new(shadow.as_str(), key)).await {
             Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}

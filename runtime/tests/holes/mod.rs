@@ -35,7 +35,8 @@ macro_rules! holes_suite {
             writers_with_different_row_capacities_lose_no_write,
             gc_reclaims_rows_around_an_append_that_crashed_before_linking,
             a_replayed_commit_with_other_shadow_entries_applies_nothing_again,
-            a_contender_has_a_crashed_lock_holder_restarted);
+            a_contender_has_a_crashed_lock_holder_restarted,
+            a_replayed_commit_keeps_the_finish_marker);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1086,4 +1087,76 @@ pub async fn a_contender_has_a_crashed_lock_holder_restarted(b: &Backend) {
             .and_then(|r| r.holder().cloned())
             .is_none()
     );
+}
+
+/// A replay of a finished commit (a re-execution after a crash past the commit step) found
+/// the finish marker among the shadow entries it deletes, and deleted it; whatever a lagging
+/// copy of the instance buffered afterwards was then never collected (the GC removes a
+/// transaction's shadow items only under its marker).
+pub async fn a_replayed_commit_keeps_the_finish_marker(b: &Backend) {
+    // The lagging copy times out by design; the other two must finish within it.
+    let timeout = Duration::from_secs(2);
+    let rt = runtime_with(b, timeout);
+    let entered = Arc::new(AtomicUsize::new(0));
+    let (lag_in, go) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let (e, l, g) = (entered.clone(), lag_in.clone(), go.clone());
+    rt.register("solo", &["t"], move |ctx: Ctx, _: ()| {
+        let (e, l, g) = (e.clone(), l.clone(), g.clone());
+        async move {
+            use beldi_runtime::macro_support::TxnEnd;
+            let mut block = ctx.__txn_block(1, 0);
+            let c = block.begin().await?;
+            // Copy 0 commits and crashes before done; copy 1 lags: it replays the write
+            // after copy 2 replayed the commit, then never finishes.
+            let copy = e.fetch_add(1, Ordering::SeqCst);
+            if copy == 1 {
+                l.notify_one();
+                g.notified().await;
+            }
+            let out = c.write("t", "a", 1.into()).await;
+            if copy == 1 {
+                std::future::pending::<()>().await;
+            }
+            match block.end(&c, out.is_ok()).await {
+                TxnEnd::Done => Ok::<_, UserError>(out?),
+                TxnEnd::Retry => Err(UserError("died".into())),
+                TxnEnd::Failed(e) => Err(e.into()),
+            }
+        }
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let crash = FaultPlan::crash_instance("s1", CrashPoint::BeforeDone);
+    let first = rt.execute("solo", "s1", AttrValue::Null, crash, 0).await;
+    assert!(
+        matches!(first, Err(BeldiError::Crashed { .. })),
+        "{first:?}"
+    );
+    let lagging = tokio::spawn({
+        let rt = rt.clone();
+        async move {
+            rt.execute("solo", "s1", AttrValue::Null, FaultPlan::none(), 1)
+                .await
+        }
+    });
+    lag_in.notified().await;
+    rt.execute("solo", "s1", AttrValue::Null, FaultPlan::none(), 2)
+        .await
+        .unwrap();
+    go.notify_one();
+    let lagged = lagging.await.unwrap();
+    assert!(
+        matches!(lagged, Err(BeldiError::Crashed { .. })),
+        "{lagged:?}"
+    );
+    assert_eq!(value(&rt, "solo", "t", "a").await, Some(1.into()));
+    let gc = GcConfig::safe(timeout, Duration::ZERO);
+    tokio::time::sleep(gc.window + Duration::from_millis(100)).await;
+    rt.collect_garbage(&gc).await.unwrap();
+    let shadow = rt.tables("solo").unwrap().shadow();
+    let left = rt.store().scan_all(&shadow).await.unwrap();
+    assert!(left.is_empty(), "shadow items left after GC: {left:?}");
 }
