@@ -1,7 +1,11 @@
-//! A [`Store`] wrapper that counts round trips per operation kind.
+//! A [`Store`] wrapper that counts round trips per operation kind, and the bytes they carry.
 //!
 //! Every call to the wrapped store is one round trip, whether it succeeds or fails. Protocol
-//! cost is reported in round trips per logged operation from these counts.
+//! cost is reported in round trips per logged operation from these counts. Bytes are
+//! DynamoDB's item sizes ([`item_size`](crate::store::validate::item_size)): *read* is every
+//! item a call returns (found items, query and scan pages, old or new items, the current item
+//! of a failed condition); *written* is what a request sends to be stored (a put's item; an
+//! update's key and action values; a delete's key).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -23,18 +27,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
+use crate::store::validate::{item_size, value_size};
 use crate::store::{
-    Delete, Item, Key, OpKind, Page, Put, Query, Scan, Store, StoreError, TableSpec, TransactWrite,
-    Update,
+    CancellationReason, Delete, Item, Key, KeyValue, OpKind, Page, Put, Query, Scan, Store,
+    StoreError, TableSpec, TransactOp, TransactWrite, Update, UpdateAction,
 };
 
-/// Round trips per operation kind.
+/// Round trips per operation kind, and bytes read and written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RttCounts {
     counts: [u64; OpKind::ALL.len()],
+    read: u64,
+    written: u64,
 }
 
 impl RttCounts {
+    /// Bytes of the items the calls returned.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
+    /// Bytes the calls sent to be stored.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
     /// Round trips of one kind.
     pub fn get(&self, kind: OpKind) -> u64 {
         self.counts[kind as usize]
@@ -65,19 +80,27 @@ impl RttCounts {
         for (o, e) in out.counts.iter_mut().zip(earlier.counts.iter()) {
             *o = o.saturating_sub(*e);
         }
+        out.read = self.read.saturating_sub(earlier.read);
+        out.written = self.written.saturating_sub(earlier.written);
         out
     }
 }
 
 impl fmt::Display for RttCounts {
-    /// `get=1 update=2 total=3`, listing only non-zero kinds.
+    /// `get=1 update=2 total=3 read=120B written=64B`, listing only non-zero kinds.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for k in OpKind::ALL {
             if self.get(k) > 0 {
                 write!(f, "{}={} ", k.name(), self.get(k))?;
             }
         }
-        write!(f, "total={}", self.total_data())
+        write!(
+            f,
+            "total={} read={}B written={}B",
+            self.total_data(),
+            self.read,
+            self.written
+        )
     }
 }
 
@@ -85,6 +108,8 @@ impl fmt::Display for RttCounts {
 pub struct CountingStore<S> {
     inner: S,
     counts: [AtomicU64; OpKind::ALL.len()],
+    read: AtomicU64,
+    written: AtomicU64,
 }
 
 impl<S: Store> CountingStore<S> {
@@ -93,6 +118,8 @@ impl<S: Store> CountingStore<S> {
         CountingStore {
             inner,
             counts: Default::default(),
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
         }
     }
     /// The counts so far.
@@ -101,6 +128,8 @@ impl<S: Store> CountingStore<S> {
         for (o, c) in out.counts.iter_mut().zip(self.counts.iter()) {
             *o = c.load(Ordering::Relaxed);
         }
+        out.read = self.read.load(Ordering::Relaxed);
+        out.written = self.written.load(Ordering::Relaxed);
         out
     }
     /// Sets every count to zero.
@@ -108,6 +137,8 @@ impl<S: Store> CountingStore<S> {
         self.counts
             .iter()
             .for_each(|c| c.store(0, Ordering::Relaxed));
+        self.read.store(0, Ordering::Relaxed);
+        self.written.store(0, Ordering::Relaxed);
     }
     /// The wrapped store.
     pub fn inner(&self) -> &S {
@@ -116,6 +147,64 @@ impl<S: Store> CountingStore<S> {
     fn tick(&self, kind: OpKind) {
         self.counts[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
+    fn wrote(&self, bytes: usize) {
+        self.written.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    fn got(&self, bytes: usize) {
+        self.read.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    /// Counts the items a call returned: its result, or the current item(s) its failure
+    /// carries.
+    fn returned<T>(
+        &self,
+        out: Result<T, StoreError>,
+        size: impl Fn(&T) -> usize,
+    ) -> Result<T, StoreError> {
+        match &out {
+            Ok(v) => self.got(size(v)),
+            Err(StoreError::ConditionFailed {
+                item: Some(item), ..
+            }) => self.got(item_size(item)),
+            Err(StoreError::TransactionCancelled { reasons }) => {
+                for r in reasons {
+                    if let CancellationReason::ConditionFailed { item: Some(item) } = r {
+                        self.got(item_size(item));
+                    }
+                }
+            }
+            Err(_) => {}
+        }
+        out
+    }
+}
+
+fn key_size(key: &Key) -> usize {
+    let part = |v: &KeyValue| match v {
+        KeyValue::S(s) => s.len(),
+        KeyValue::B(b) => b.len(),
+    };
+    part(&key.partition) + key.sort.as_ref().map_or(0, part)
+}
+
+fn update_size(u: &Update) -> usize {
+    key_size(&u.key)
+        + u.actions
+            .iter()
+            .map(|a| match a {
+                UpdateAction::Set(_, v) | UpdateAction::SetIfNotExists(_, v) => value_size(v),
+                UpdateAction::Add(_, n) => value_size(&crate::store::AttrValue::N(*n)),
+                UpdateAction::Remove(_) => 0,
+                UpdateAction::Append(_, vs) => vs.iter().map(value_size).sum(),
+            })
+            .sum::<usize>()
+}
+
+fn page_size(p: &Page) -> usize {
+    p.items.iter().map(item_size).sum()
+}
+
+fn item_opt(i: &Option<Item>) -> usize {
+    i.as_ref().map_or(0, item_size)
 }
 
 #[async_trait]
@@ -137,30 +226,41 @@ impl<S: Store> Store for CountingStore<S> {
     }
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         self.tick(OpKind::Get);
-        self.inner.get(table, key).await
+        self.returned(self.inner.get(table, key).await, item_opt)
     }
     async fn put(&self, req: Put) -> Result<Option<Item>, StoreError> {
         self.tick(OpKind::Put);
-        self.inner.put(req).await
+        self.wrote(item_size(&req.item));
+        self.returned(self.inner.put(req).await, item_opt)
     }
     async fn update(&self, req: Update) -> Result<Option<Item>, StoreError> {
         self.tick(OpKind::Update);
-        self.inner.update(req).await
+        self.wrote(update_size(&req));
+        self.returned(self.inner.update(req).await, item_opt)
     }
     async fn delete(&self, req: Delete) -> Result<Option<Item>, StoreError> {
         self.tick(OpKind::Delete);
-        self.inner.delete(req).await
+        self.wrote(key_size(&req.key));
+        self.returned(self.inner.delete(req).await, item_opt)
     }
     async fn query(&self, req: Query) -> Result<Page, StoreError> {
         self.tick(OpKind::Query);
-        self.inner.query(req).await
+        self.returned(self.inner.query(req).await, page_size)
     }
     async fn scan(&self, req: Scan) -> Result<Page, StoreError> {
         self.tick(OpKind::Scan);
-        self.inner.scan(req).await
+        self.returned(self.inner.scan(req).await, page_size)
     }
     async fn transact_write(&self, req: TransactWrite) -> Result<(), StoreError> {
         self.tick(OpKind::TransactWrite);
-        self.inner.transact_write(req).await
+        for op in &req.ops {
+            self.wrote(match op {
+                TransactOp::Put(p) => item_size(&p.item),
+                TransactOp::Update(u) => update_size(u),
+                TransactOp::Delete(d) => key_size(&d.key),
+                TransactOp::ConditionCheck(c) => key_size(&c.key),
+            });
+        }
+        self.returned(self.inner.transact_write(req).await, |_| 0)
     }
 }

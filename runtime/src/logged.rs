@@ -88,7 +88,7 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
     } = op;
     let t = e.tables.data(table)?;
     if key.is_empty() {
-        return Err(StoreError::validation(&t, "a key must not be empty").into());
+        return Err(StoreError::validation(table, "a key must not be empty").into());
     }
     let (actions, cond) = rebase(actions, cond);
     let daal = Daal::new(&*e.store, &t, e.row_capacity);

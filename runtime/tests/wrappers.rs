@@ -61,7 +61,24 @@ async fn counting_store_counts_every_round_trip_by_kind() {
     assert_eq!(d.total_data(), 4);
     assert_eq!(
         d.to_string(),
-        "delete=1 query=1 scan=1 transact_write=1 total=4"
+        "delete=1 query=1 scan=1 transact_write=1 total=4 read=12B written=4B"
+    );
+    // Bytes are DynamoDB item sizes: `{pk: "a"}` is 3, `{pk: "a", n: 1}` 6; an update
+    // writes its key and its values, a delete its key.
+    assert_eq!((c.bytes_read(), c.bytes_written()), (3 + 12, 3 + 3 + 3 + 4));
+    store
+        .put(
+            Put::new("cnt", item("b"))
+                .if_absent("pk")
+                .return_item_on_failure(),
+        )
+        .await
+        .unwrap_err();
+    let failed = store.counts().since(&c);
+    assert_eq!(
+        (failed.bytes_read(), failed.bytes_written()),
+        (3, 3),
+        "the item a failed condition returns is read"
     );
     store.reset();
     assert_eq!(store.counts().total_data(), 0);

@@ -31,6 +31,9 @@ pub struct Point {
     pub rtt: BTreeMap<&'static str, f64>,
     /// Instance latencies.
     pub latencies: Vec<Duration>,
+    /// Bytes read and written per operation (instance minus empty instance), as the
+    /// counting wrapper counts them.
+    pub bytes: (f64, f64),
 }
 
 impl Point {
@@ -88,11 +91,12 @@ async fn measure(
     grown: bool,
     op: OpKind,
     samples: usize,
-) -> Result<(Vec<Duration>, BTreeMap<Rtt, f64>), BeldiError> {
+) -> Result<(Vec<Duration>, BTreeMap<Rtt, f64>, (f64, f64)), BeldiError> {
     let rt = &f.rt;
     let warmup = (samples / 10).max(2);
     let mut latencies = Vec::with_capacity(samples);
     let mut rtt: BTreeMap<Rtt, f64> = BTreeMap::new();
+    let mut bytes = (0.0, 0.0);
     for i in 0..warmup + samples {
         let key = if grown {
             HOT.to_owned()
@@ -109,9 +113,11 @@ async fn measure(
             for k in Rtt::ALL.iter().filter(|k| **k != Rtt::Admin) {
                 *rtt.entry(*k).or_default() += used.get(*k) as f64 / samples as f64;
             }
+            bytes.0 += used.bytes_read() as f64 / samples as f64;
+            bytes.1 += used.bytes_written() as f64 / samples as f64;
         }
     }
-    Ok((latencies, rtt))
+    Ok((latencies, rtt, bytes))
 }
 
 /// Runs the per-operation benchmark; returns the points and the report section.
@@ -125,9 +131,10 @@ pub async fn run(
         for mode in [Mode::Baseline, Mode::Beldi] {
             for grown in [false, true] {
                 let f = prepare(backend, mode, grown, scale.grown_rows).await?;
-                let (_, empty) = measure(&f, grown, OpKind::Empty, scale.op_samples).await?;
+                let (_, empty, empty_bytes) =
+                    measure(&f, grown, OpKind::Empty, scale.op_samples).await?;
                 for op in OpKind::MEASURED {
-                    let (latencies, rtt) = measure(&f, grown, op, scale.op_samples).await?;
+                    let (latencies, rtt, bytes) = measure(&f, grown, op, scale.op_samples).await?;
                     let per_op = rtt
                         .iter()
                         .map(|(k, v)| (k.name(), v - empty.get(k).copied().unwrap_or(0.0)))
@@ -140,6 +147,7 @@ pub async fn run(
                         op,
                         rtt: per_op,
                         latencies,
+                        bytes: (bytes.0 - empty_bytes.0, bytes.1 - empty_bytes.1),
                     });
                 }
             }
@@ -165,6 +173,10 @@ fn section(points: &[Point], scale: &Scale) -> String {
             kinds.join(", "),
             base.map_or("-".into(), |b| format!("{:.1}", b.total_rtt().abs())),
             p.op.prototype().into(),
+            format!("{:.0} / {:.0}", p.bytes.0.max(0.0), p.bytes.1.max(0.0)),
+            base.map_or("-".into(), |b| {
+                format!("{:.0} / {:.0}", b.bytes.0.max(0.0), b.bytes.1.max(0.0))
+            }),
             format!(
                 "{:.2} / {:.2}",
                 quantile_ms(&p.latencies, 0.5),
@@ -186,7 +198,10 @@ fn section(points: &[Point], scale: &Scale) -> String {
          latency is the whole instance's (p50 / p99, ms). {} measured instances per point after \
          {} warm-up ones; row capacity {ROW_CAPACITY}, the grown key has {} full rows \
          first (and gains more while measured). On a fresh key a write also creates the key's first DAAL row (+1 put), as in \
-         the prototype (\"first write to a key +1\"). The prototype's counts are from its code.\n\n{}\n\n![per-operation round trips](ops_rtt.png)\n\n![per-operation latency](ops_latency.png)",
+         the prototype (\"first write to a key +1\"). The prototype's counts are from its code. \
+         Bytes are DynamoDB item sizes per operation (instance minus empty instance): read = \
+         every item the store returned (found items, query pages, items returned on a failed \
+         condition), written = what the requests sent to be stored.\n\n{}\n\n![per-operation round trips](ops_rtt.png)\n\n![per-operation latency](ops_latency.png)",
         scale.op_samples,
         (scale.op_samples / 10).max(2),
         scale.grown_rows,
@@ -199,6 +214,8 @@ fn section(points: &[Point], scale: &Scale) -> String {
                 "by kind",
                 "baseline RTT",
                 "prototype RTT",
+                "beldi bytes read / written",
+                "baseline bytes read / written",
                 "beldi p50 / p99",
                 "baseline p50 / p99",
             ],

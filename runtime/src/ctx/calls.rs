@@ -28,13 +28,14 @@ impl Ctx {
         O: DeserializeOwned,
         E: DeserializeOwned,
     {
-        let step = self.alloc(StepKind::Call);
+        let step = self.alloc();
         let (this, function) = (self.clone(), function.to_owned());
         let input = to_attr(input, &format!("input of `{function}`"));
         async move {
             let e = &*this.engine;
             let op = async {
                 let input = input?;
+                e.note(step, StepKind::Call);
                 match &this.path {
                     DataPath::Baseline => baseline::call(e, step, &function, input).await,
                     _ => calls::call(e, this.txn(), step, &function, input).await,
@@ -63,13 +64,14 @@ impl Ctx {
     where
         I: Serialize + ?Sized,
     {
-        let step = self.alloc(StepKind::Spawn);
+        let step = self.alloc();
         let (this, function) = (self.clone(), function.to_owned());
         let input = to_attr(input, &format!("input of `{function}`"));
         async move {
             let e = &*this.engine;
             let op = async {
                 let input = input?;
+                e.note(step, StepKind::Spawn);
                 match &this.path {
                     DataPath::Baseline => baseline::spawn(e, step, &function, input).await,
                     _ => calls::spawn(e, step, &function, input).await,

@@ -23,11 +23,12 @@ impl Ctx {
         table: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<AttrValue>, BeldiError>> + Send + 'static {
-        let step = self.alloc(StepKind::Read);
+        let step = self.alloc();
         let (this, table, key) = (self.clone(), table.to_owned(), key.to_owned());
         async move {
             let e = &*this.engine;
             let op = async {
+                e.note(step, StepKind::Read);
                 match &this.path {
                     DataPath::Logged => logged::read(e, step, &table, &key).await,
                     DataPath::Txn(t) => txn::read(e, t, step, &table, &key).await,
@@ -116,12 +117,13 @@ impl Ctx {
         actions: Result<Vec<UpdateAction>, BeldiError>,
         cond: Option<Condition>,
     ) -> impl Future<Output = Result<bool, BeldiError>> + Send + 'static {
-        let step = self.alloc(entry.kind());
+        let step = self.alloc();
         let (this, table, key) = (self.clone(), table.to_owned(), key.to_owned());
         async move {
             let e = &*this.engine;
             let op = async {
                 let actions = actions?;
+                e.note(step, entry.kind());
                 let op = WriteOp {
                     table: &table,
                     key: &key,
@@ -144,11 +146,12 @@ impl Ctx {
         &self,
         table: &str,
     ) -> impl Future<Output = Result<Vec<(String, AttrValue)>, BeldiError>> + Send + 'static {
-        let step = self.alloc(StepKind::Scan);
+        let step = self.alloc();
         let (this, table) = (self.clone(), table.to_owned());
         async move {
             let e = &*this.engine;
             let op = async {
+                e.note(step, StepKind::Scan);
                 match &this.path {
                     DataPath::Logged => logged::scan(e, step, &table).await,
                     DataPath::Txn(_) => Err(BeldiError::Unsupported {

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use crate::crash::CrashPoint;
 use crate::engine::Engine;
 use crate::error::BeldiError;
-use crate::schema::StepKind;
 use crate::txn::TxnState;
 
 pub use crate::engine::OCCURRENCE_BITS;
@@ -89,11 +88,10 @@ impl Ctx {
         self.engine.steps()
     }
 
-    /// The next step of this context's call site, noted as an operation of kind `kind`.
-    pub(crate) fn alloc(&self, kind: StepKind) -> u64 {
-        let step = self.engine.alloc(self.site);
-        self.engine.note(step, kind);
-        step
+    /// The next step of this context's call site. (The step is noted with its kind when the
+    /// operation runs, so a trace shows only operations that ran.)
+    pub(crate) fn alloc(&self) -> u64 {
+        self.engine.alloc(self.site)
     }
 
     /// The context as seen from call site `site` (used by the code `#[beldi::function]`

@@ -131,10 +131,11 @@ impl Ctx {
     /// Begins a transaction at this context's next step: its id derived from the instance
     /// and step, its start time logged.
     async fn txn_begin(&self, ts: Option<i64>) -> Result<Ctx, BeldiError> {
-        let step = self.alloc(StepKind::TxnBegin);
+        let step = self.alloc();
         let e = &*self.engine;
         let ts = self
             .step(step, async {
+                e.note(step, StepKind::TxnBegin);
                 let now = AttrValue::from(ts.unwrap_or_else(now_ms));
                 let got = e.log_step(step, StepKind::TxnBegin, "", Some(now)).await?;
                 got.value
@@ -166,9 +167,10 @@ impl Ctx {
         } else {
             StepKind::Abort
         };
-        let step = self.alloc(kind);
+        let step = self.alloc();
         let e = &*self.engine;
         self.step(step, async move {
+            e.note(step, kind);
             // The decision is logged: a replay that reaches this step decides the same.
             e.log_step(step, kind, &txn.id, None).await?;
             crate::txn::finish(e, txn, step, commit).await

@@ -40,10 +40,11 @@ impl Ctx {
         T: Serialize + DeserializeOwned + Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let step = self.alloc(StepKind::SideEffect);
+        let step = self.alloc();
         let this = self.clone();
         async move {
             let op = async {
+                this.engine.note(step, StepKind::SideEffect);
                 if let DataPath::Baseline = this.path {
                     return Ok(f());
                 }

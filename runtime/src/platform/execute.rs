@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 
 use super::registry::Function;
 use super::{Mode, Runtime};
-use crate::crash::CrashPoint;
+use crate::crash::{CrashPoint, FaultPlan};
 use crate::ctx::{Ctx, DataPath};
 use crate::engine::{Engine, EngineParts};
 use crate::error::BeldiError;
@@ -155,8 +155,16 @@ impl Runtime {
             instance: inv.instance.clone(),
             row_capacity: self.inner.config.row_capacity,
             lock_wait: self.inner.config.lock_wait,
-            plan: inv.plan.clone(),
-            attempt: inv.attempt,
+            // Baseline mode injects no crashes (there is nothing to recover).
+            plan: match &intent_table {
+                Some(_) => inv.plan.clone(),
+                None => FaultPlan::none(),
+            },
+            attempt: if intent_table.is_some() {
+                inv.attempt
+            } else {
+                0
+            },
             crash: crash.clone(),
         }));
         let ctx = Ctx::new(engine.clone(), path);

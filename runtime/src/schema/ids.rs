@@ -126,6 +126,21 @@ mod tests {
     #[test]
     fn derived_ids_are_stable() {
         // Stored data names these ids: they must never change.
+        // Computed independently (Python's uuid5 with the same namespace and name; FNV-1a).
+        assert_eq!(
+            callee_id("f", "i", 1),
+            "869a9096-28b8-5b6c-aebb-40a2a3315de5"
+        );
+        assert_eq!(txn_id("f", "i", 1), "570c49c8-cd5b-5929-95f0-bb539b9bdcc7");
+        assert_eq!(
+            finish_entry_id("r", 3, true, "t", "k"),
+            "r#3.C566dcf1943ee4616"
+        );
+        assert_eq!(
+            finish_entry_id("r", 3, false, "t", "k"),
+            "r#3.A566dcf1943ee4616"
+        );
+        assert_eq!(finish_id("f", "p", "i", 1), callee_id("f>p", "i", 1));
         assert_ne!(callee_id("f", "i", 1), callee_id("f", "i", 2));
         assert_eq!(txn_id("f", "i", 1), callee_id("f>txn", "i", 1));
         assert_eq!(step_key(255), "00000000000000ff");

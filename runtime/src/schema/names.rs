@@ -75,3 +75,50 @@ pub const INTENT_RESTARTS: &str = "RS";
 pub const SHADOW_VERSION: &str = "SV";
 /// Shadow finish marker: when the function's part of the transaction finished.
 pub const FINISHED_AT: &str = "FT";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_names_keep_their_stored_form() {
+        // Stored data holds these names: they must never change.
+        let names = [
+            (DAAL_KEY, "K"),
+            (DAAL_ROW, "R"),
+            (INSTANCE, "I"),
+            (STEP, "S"),
+            (VALUE, "V"),
+            (LOGS, "L"),
+            (LOG_COUNT, "LN"),
+            (GC_COUNT, "GN"),
+            (NEXT, "NX"),
+            (HOLDER, "H"),
+            (HOLDER_TS, "HT"),
+            (HOLDER_COORDINATOR, "HC"),
+            (UNLINKED_AT, "UT"),
+            (CAPACITY, "N"),
+            (LOG_KIND, "K"),
+            (LOG_TARGET, "T"),
+            (LOG_VALUE, "V"),
+            (CALL_RESULT, "result"),
+            (CALLEE, "callee"),
+            (READ_VALUE, "v"),
+            (TXN_WRITE_HELD, "ok"),
+            (TXN_WRITE_VERSION, "sv"),
+            (INTENT_INPUT, "IN"),
+            (INTENT_CALLER, "C"),
+            (INTENT_ASYNC, "A"),
+            (INTENT_START, "ST"),
+            (INTENT_DONE, "D"),
+            (INTENT_RESULT, "R"),
+            (INTENT_DONE_AT, "DT"),
+            (INTENT_RESTARTS, "RS"),
+            (SHADOW_VERSION, "SV"),
+            (FINISHED_AT, "FT"),
+        ];
+        for (name, stored) in names {
+            assert_eq!(name, stored);
+        }
+    }
+}

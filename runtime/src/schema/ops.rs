@@ -86,6 +86,25 @@ mod tests {
             assert_eq!(StepKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(StepKind::parse("nope"), None);
+        // Stored in every log record: the names must never change.
+        let names: Vec<&str> = StepKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "read",
+                "write",
+                "cond_write",
+                "delete",
+                "scan",
+                "call",
+                "spawn",
+                "side_effect",
+                "txn_begin",
+                "commit",
+                "abort",
+                "lock"
+            ]
+        );
         assert_eq!(StepKind::CondWrite.to_string(), "cond_write");
     }
 }

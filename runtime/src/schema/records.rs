@@ -89,3 +89,28 @@ impl LogRecord {
         format!("{} of `{}`", self.kind, self.target)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_keep_their_stored_form() {
+        let caller = CallerRef {
+            function: "f".into(),
+            instance: "i".into(),
+            step: 7,
+            is_async: true,
+        };
+        let stored = caller.to_attr();
+        let m = stored.as_m().expect("a map");
+        assert_eq!(m.get("f"), Some(&AttrValue::S("f".into())));
+        assert_eq!(m.get("i"), Some(&AttrValue::S("i".into())));
+        assert_eq!(m.get("s"), Some(&AttrValue::from(7)));
+        assert_eq!(m.get("a"), Some(&AttrValue::Bool(true)));
+        assert_eq!(CallerRef::from_attr(&stored), Some(caller));
+        let rec = LogRecord::new(StepKind::Read, "t/k", None);
+        assert_eq!((rec.kind.as_str(), rec.target.as_str()), ("read", "t/k"));
+        assert!(rec.is(StepKind::Read, "t/k") && !rec.is(StepKind::Write, "t/k"));
+    }
+}

@@ -176,5 +176,14 @@ mod tests {
             assert_eq!(ShadowEntry::parse(sort), Some(entry));
         }
         assert_eq!(ShadowEntry::parse("X\u{0}a\u{0}b"), None);
+        let c = Coordinator {
+            function: "f".into(),
+            instance: "i".into(),
+        };
+        let stored = c.to_attr();
+        let m = stored.as_m().expect("a map");
+        assert_eq!(m.get("f"), Some(&AttrValue::S("f".into())));
+        assert_eq!(m.get("i"), Some(&AttrValue::S("i".into())));
+        assert_eq!(Coordinator::from_attr(&stored), Some(c));
     }
 }
