@@ -27,8 +27,8 @@ use crate::schema::names::{
     NEXT, VALUE,
 };
 use crate::store::{
-    AttrValue, Condition, Item, Key, Page, Path, Put, Query, Store, StoreError, StoreExt,
-    TableSpec, Update, UpdateAction,
+    AttrValue, CancellationReason, Condition, Item, Key, Page, Path, Put, Query, Store, StoreError,
+    StoreExt, TableSpec, TransactOp, TransactWrite, Update, UpdateAction,
 };
 
 /// Default row capacity N. A log entry costs its id (instance id + `#` + step, 40–60 bytes
@@ -135,13 +135,78 @@ pub(crate) fn next_row_id(id: &str) -> Result<String, StoreError> {
         .map_err(|_| StoreError::validation(id, "corrupt DAAL row id"))
 }
 
+/// What a logged write does to a key: the entry it logs, the actions (paths under the
+/// value, already rebased) and the condition they are applied under.
+#[derive(Clone, Copy, Debug)]
+pub struct Change<'a> {
+    /// The entry.
+    pub entry: Entry,
+    /// The actions.
+    pub actions: &'a [UpdateAction],
+    /// The condition, for a conditional write.
+    pub cond: Option<&'a Condition>,
+}
+
 /// The result of a logged write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum WriteResult {
     /// This call applied (or, for a false condition, logged) the operation.
     Fresh(Entry),
     /// The entry was already logged by an earlier execution of the same step.
     Logged(Entry),
+    /// Nothing was applied: the companion put's condition failed, on this item (the
+    /// caller decides whether to write again without it).
+    CompanionFailed(Option<Box<Item>>),
+}
+
+/// How one conditional write of a row went.
+enum Attempt {
+    /// It was applied (with its companion, if any).
+    Written,
+    /// The row's condition failed: the row as it is (`None`: it does not exist).
+    Refused(Option<Box<Item>>),
+    /// The companion's condition failed: the item it found; nothing was applied.
+    CompanionFailed(Option<Box<Item>>),
+}
+
+impl Daal<'_> {
+    /// Sends `req`, in one transaction with `companion` if there is one.
+    async fn update_with(
+        &self,
+        req: Update,
+        companion: Option<&Put>,
+    ) -> Result<Attempt, StoreError> {
+        let Some(companion) = companion else {
+            return match self.store.update(req).await {
+                Ok(_) => Ok(Attempt::Written),
+                Err(StoreError::ConditionFailed { item, .. }) => Ok(Attempt::Refused(item)),
+                Err(e) => Err(e),
+            };
+        };
+        let tx = TransactWrite::new()
+            .op(TransactOp::Put(companion.clone()))
+            .op(TransactOp::Update(req));
+        match self.store.transact_write(tx).await {
+            Ok(()) => Ok(Attempt::Written),
+            Err(StoreError::TransactionCancelled { mut reasons }) => {
+                let row = reasons.pop();
+                let put = reasons.pop();
+                match (put, row) {
+                    (Some(CancellationReason::ConditionFailed { item }), _) => {
+                        Ok(Attempt::CompanionFailed(item))
+                    }
+                    (_, Some(CancellationReason::ConditionFailed { item })) => {
+                        Ok(Attempt::Refused(item))
+                    }
+                    // Cancelled for another reason (a conflict, throttling): retryable.
+                    (p, r) => Err(StoreError::TransactionCancelled {
+                        reasons: p.into_iter().chain(r).collect(),
+                    }),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The chains of one data table.
@@ -347,7 +412,12 @@ impl<'a> Daal<'a> {
             return Ok(WriteResult::Logged(e));
         }
         self.precheck(&rows, key, actions)?;
-        self.write_from(&rows, key, cid, entry, actions, cond).await
+        let change = Change {
+            entry,
+            actions,
+            cond,
+        };
+        self.write_from(&rows, key, cid, change, None).await
     }
 
     /// Every row of `key` and the entry `cid` if one of them holds it (one query). Faithful
@@ -386,16 +456,24 @@ impl<'a> Daal<'a> {
     }
 
     /// [`Daal::write`] after [`Daal::find`] found no entry `cid` in `rows` and
-    /// [`Daal::precheck`] accepted `actions`.
+    /// [`Daal::precheck`] accepted `actions`. With a `companion`, every write to the row
+    /// goes in one transaction with that put (another table's item), so the put is durable
+    /// exactly when something was written for the entry; if the put's own condition fails,
+    /// nothing is written and the item it found is returned
+    /// ([`WriteResult::CompanionFailed`]).
     pub async fn write_from(
         &self,
         rows: &[Row],
         key: &str,
         cid: &str,
-        entry: Entry,
-        actions: &[UpdateAction],
-        cond: Option<&Condition>,
+        change: Change<'_>,
+        companion: Option<&Put>,
     ) -> Result<WriteResult, StoreError> {
+        let Change {
+            entry,
+            actions,
+            cond,
+        } = change;
         let (mut row, mut cap) = match rows.last() {
             Some(r) => (r.id().to_owned(), self.capacity_of(r)),
             None => (self.create_head(key).await?, self.capacity),
@@ -421,10 +499,10 @@ impl<'a> Daal<'a> {
                 .action(UpdateAction::add(LOG_COUNT, 1))
                 .condition(condition)
                 .return_item_on_failure();
-            let current = match self.store.update(req).await {
-                Ok(_) => return Ok(WriteResult::Fresh(applied_entry)),
-                Err(StoreError::ConditionFailed { item, .. }) => item,
-                Err(e) => return Err(e),
+            let current = match self.update_with(req, companion).await? {
+                Attempt::Written => return Ok(WriteResult::Fresh(applied_entry)),
+                Attempt::CompanionFailed(item) => return Ok(WriteResult::CompanionFailed(item)),
+                Attempt::Refused(item) => item,
             };
             let Some(current) = current.map(|b| Row(*b)) else {
                 // The row vanished (collected): start again from the current tail.
@@ -459,10 +537,10 @@ impl<'a> Daal<'a> {
                 ))
                 .action(UpdateAction::add(LOG_COUNT, 1))
                 .condition(room.clone());
-            match self.store.update(req).await {
-                Ok(_) => return Ok(WriteResult::Fresh(Entry::CondWrite(false))),
-                Err(e) if e.is_condition_failed() => continue,
-                Err(e) => return Err(e),
+            match self.update_with(req, companion).await? {
+                Attempt::Written => return Ok(WriteResult::Fresh(Entry::CondWrite(false))),
+                Attempt::CompanionFailed(item) => return Ok(WriteResult::CompanionFailed(item)),
+                Attempt::Refused(_) => continue,
             }
         }
         Err(StoreError::Unavailable {

@@ -75,7 +75,7 @@ pub use inventory;
 /// suites). Not a public API: programs and checkers use [`inspect`].
 #[doc(hidden)]
 pub mod __internals {
-    pub use crate::daal::{Daal, Entry, Row, WriteResult, row_id};
+    pub use crate::daal::{Change, Daal, Entry, Row, WriteResult, row_id};
     pub use crate::intent::{Intent, all as intents, get as intent, now_ms};
 }
 

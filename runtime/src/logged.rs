@@ -14,12 +14,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::daal::{Daal, Entry, WriteResult};
+use crate::daal::{Change, Daal, Entry, WriteResult};
 use crate::engine::{Engine, WriteOp};
 use crate::error::BeldiError;
 use crate::log;
 use crate::schema::names::{READ_VALUE, VALUE};
-use crate::schema::{LogRecord, StepKind};
+use crate::schema::{LogRecord, StepKind, step_key};
 use crate::store::{AttrValue, Condition, Path, StoreError, UpdateAction};
 
 /// `table/key`, the target a data operation logs.
@@ -97,16 +97,47 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
     let got = match daal.find(key, &cid).await? {
         (_, Some(logged)) => logged,
         (rows, None) => {
-            // Not applied yet: first say in the log which operation and target this
-            // step is, so a replay that writes elsewhere at this step (or writes where
-            // a read or a call was logged) fails before any effect.
             daal.precheck(&rows, key, &actions)?;
-            e.log_step(step, entry.kind(), &want, None).await?;
+            // The log says which operation and target this step is, in one transaction with
+            // the write's first effect: a replay that writes elsewhere at this step (or
+            // writes where a read or a call was logged) finds the record and fails before
+            // any effect.
+            let record = LogRecord::new(entry.kind(), &want, None);
+            let log_put =
+                log::put_if_absent(&e.tables.log(), &e.instance, &step_key(step), &record);
+            let change = Change {
+                entry,
+                actions: &actions,
+                cond: cond.as_ref(),
+            };
             match daal
-                .write_from(&rows, key, &cid, entry, &actions, cond.as_ref())
+                .write_from(&rows, key, &cid, change, Some(&log_put))
                 .await?
             {
-                WriteResult::Fresh(e) | WriteResult::Logged(e) => e,
+                WriteResult::Fresh(x) | WriteResult::Logged(x) => x,
+                WriteResult::CompanionFailed(found) => {
+                    // The step is logged already: by a twin that wrote it (its entry is in
+                    // the row, found below) or by a runtime that logged it on its own.
+                    let logged = match found {
+                        Some(item) => LogRecord::from_item(&item),
+                        None => log::get(&*e.store, &e.tables.log(), &e.instance, step)
+                            .await?
+                            .ok_or_else(|| BeldiError::Corrupt {
+                                what: format!("log of step {step}"),
+                                message: "a put-if-absent failed on no record".into(),
+                            })?,
+                    };
+                    e.check_log(step, &logged, entry.kind(), &want)?;
+                    match daal.write_from(&rows, key, &cid, change, None).await? {
+                        WriteResult::Fresh(x) | WriteResult::Logged(x) => x,
+                        WriteResult::CompanionFailed(_) => {
+                            return Err(BeldiError::Corrupt {
+                                what: format!("write of step {step}"),
+                                message: "a companion failed where none was sent".into(),
+                            });
+                        }
+                    }
+                }
             }
         }
     };

@@ -876,7 +876,17 @@ pub async fn writers_with_different_row_capacities_lose_no_write(b: &Backend) {
     small.write("k", "a#3", write, &add, None).await.unwrap();
     // Now the large-capacity writer writes from what it read.
     large
-        .write_from(&stale, "k", "b#1", write, &add, None)
+        .write_from(
+            &stale,
+            "k",
+            "b#1",
+            beldi_runtime::__internals::Change {
+                entry: write,
+                actions: &add,
+                cond: None,
+            },
+            None,
+        )
         .await
         .unwrap();
     let tail = small.tail("k").await.unwrap().unwrap();
