@@ -48,7 +48,8 @@ pub enum Entry {
 }
 
 impl Entry {
-    fn code(self) -> &'static str {
+    /// The code stored for this entry.
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Entry::Write => "w",
             Entry::Delete => "d",
@@ -56,7 +57,8 @@ impl Entry {
             Entry::CondWrite(false) => "c0",
         }
     }
-    fn parse(v: &AttrValue) -> Option<Entry> {
+    /// The entry a stored code stands for.
+    pub(crate) fn parse(v: &AttrValue) -> Option<Entry> {
         match v.as_s()? {
             "w" => Some(Entry::Write),
             "d" => Some(Entry::Delete),
@@ -159,6 +161,15 @@ pub enum WriteResult {
     CompanionFailed(Option<Box<Item>>),
 }
 
+/// Waits before trying a write again that a concurrent one cancelled: 1 ms doubling up to
+/// 32 ms, with jitter, so contenders spread out.
+async fn busy_backoff(busy: &mut u32) {
+    *busy = (*busy + 1).min(6);
+    let cap = 1u64 << (*busy - 1);
+    let ms = 1 + rand::random::<u64>() % cap.max(1);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
 /// How one conditional write of a row went.
 enum Attempt {
     /// It was applied (with its companion, if any).
@@ -167,6 +178,9 @@ enum Attempt {
     Refused(Option<Box<Item>>),
     /// The companion's condition failed: the item it found; nothing was applied.
     CompanionFailed(Option<Box<Item>>),
+    /// A concurrent write of one of the items (or throttling) cancelled it: nothing was
+    /// applied.
+    Busy,
 }
 
 impl Daal<'_> {
@@ -198,11 +212,27 @@ impl Daal<'_> {
                     (_, Some(CancellationReason::ConditionFailed { item })) => {
                         Ok(Attempt::Refused(item))
                     }
-                    // Cancelled for another reason (a conflict, throttling): retryable.
+                    // Another write of one of the two items was in progress (or the store
+                    // throttled): nothing was applied; try again, as when the row changed.
+                    (p, r)
+                        if [&p, &r].into_iter().flatten().all(|c| {
+                            matches!(
+                                c,
+                                CancellationReason::None
+                                    | CancellationReason::TransactionConflict
+                                    | CancellationReason::Throttled
+                            )
+                        }) =>
+                    {
+                        Ok(Attempt::Busy)
+                    }
                     (p, r) => Err(StoreError::TransactionCancelled {
                         reasons: p.into_iter().chain(r).collect(),
                     }),
                 }
+            }
+            Err(StoreError::TransactionConflict { .. } | StoreError::Throttled { .. }) => {
+                Ok(Attempt::Busy)
             }
             Err(e) => Err(e),
         }
@@ -457,9 +487,9 @@ impl<'a> Daal<'a> {
 
     /// [`Daal::write`] after [`Daal::find`] found no entry `cid` in `rows` and
     /// [`Daal::precheck`] accepted `actions`. With a `companion`, every write to the row
-    /// goes in one transaction with that put (another table's item), so the put is durable
-    /// exactly when something was written for the entry; if the put's own condition fails,
-    /// nothing is written and the item it found is returned
+    /// goes in one transaction with the put it makes for the entry being written (another
+    /// table's item), so the put is durable exactly when that entry is; if the put's own
+    /// condition fails, nothing is written and the item it found is returned
     /// ([`WriteResult::CompanionFailed`]).
     pub async fn write_from(
         &self,
@@ -467,7 +497,7 @@ impl<'a> Daal<'a> {
         key: &str,
         cid: &str,
         change: Change<'_>,
-        companion: Option<&Put>,
+        companion: Option<&(dyn Fn(Entry) -> Put + Sync)>,
     ) -> Result<WriteResult, StoreError> {
         let Change {
             entry,
@@ -484,6 +514,7 @@ impl<'a> Daal<'a> {
             Entry::CondWrite(_) => Entry::CondWrite(true),
             e => e,
         };
+        let mut busy = 0u32;
         for _ in 0..MAX_ATTEMPTS {
             let room = absent.clone().and(Self::room_in(cap));
             let condition = match cond {
@@ -499,10 +530,15 @@ impl<'a> Daal<'a> {
                 .action(UpdateAction::add(LOG_COUNT, 1))
                 .condition(condition)
                 .return_item_on_failure();
-            let current = match self.update_with(req, companion).await? {
+            let with = companion.map(|c| c(applied_entry));
+            let current = match self.update_with(req, with.as_ref()).await? {
                 Attempt::Written => return Ok(WriteResult::Fresh(applied_entry)),
                 Attempt::CompanionFailed(item) => return Ok(WriteResult::CompanionFailed(item)),
                 Attempt::Refused(item) => item,
+                Attempt::Busy => {
+                    busy_backoff(&mut busy).await;
+                    continue;
+                }
             };
             let Some(current) = current.map(|b| Row(*b)) else {
                 // The row vanished (collected): start again from the current tail.
@@ -537,10 +573,12 @@ impl<'a> Daal<'a> {
                 ))
                 .action(UpdateAction::add(LOG_COUNT, 1))
                 .condition(room.clone());
-            match self.update_with(req, companion).await? {
+            let with = companion.map(|c| c(Entry::CondWrite(false)));
+            match self.update_with(req, with.as_ref()).await? {
                 Attempt::Written => return Ok(WriteResult::Fresh(Entry::CondWrite(false))),
                 Attempt::CompanionFailed(item) => return Ok(WriteResult::CompanionFailed(item)),
                 Attempt::Refused(_) => continue,
+                Attempt::Busy => busy_backoff(&mut busy).await,
             }
         }
         Err(StoreError::Unavailable {

@@ -9,6 +9,10 @@
 //! execution. `(instance, step)` names the operation across all re-executions.
 
 use std::collections::{BTreeMap, HashMap};
+
+/// The log records of an instance by sort key, as a re-execution found them when it
+/// started.
+pub(crate) type Prefetched = HashMap<String, LogRecord>;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +23,7 @@ use crate::crash::{CrashPoint, FaultPlan};
 use crate::error::BeldiError;
 use crate::invocation::PlatformHandle;
 use crate::log;
-use crate::schema::{LogRecord, StepKind, callee_id, entry_id};
+use crate::schema::{LogRecord, StepKind, callee_id, entry_id, step_key};
 use crate::store::{AttrValue, Store};
 use crate::tables::SsfTables;
 
@@ -50,6 +54,11 @@ pub(crate) struct Engine {
     site_counts: Mutex<HashMap<u32, u64>>,
     next_step: AtomicU64,
     failure: Mutex<Option<BeldiError>>,
+    /// A re-execution's log as it was when it started (`None`: a first execution, which
+    /// reads nothing ahead). Records are never changed once written (a call's result is
+    /// added to its record once, and a record without one is looked up again), so a step
+    /// found here needs no round trip; a step not found is looked up in the store.
+    prefetched: Option<Prefetched>,
 }
 
 /// What an engine is made from (the platform fills it in when an execution starts).
@@ -62,6 +71,7 @@ pub(crate) struct EngineParts {
     pub(crate) plan: FaultPlan,
     pub(crate) attempt: u32,
     pub(crate) crash: Arc<Notify>,
+    pub(crate) prefetched: Option<Prefetched>,
 }
 
 impl Engine {
@@ -81,7 +91,23 @@ impl Engine {
             site_counts: Mutex::new(HashMap::new()),
             next_step: AtomicU64::new(0),
             failure: Mutex::new(None),
+            prefetched: p.prefetched,
         }
+    }
+
+    /// Whether this is the execution that created the instance (nothing was read ahead).
+    pub(crate) fn is_first_execution(&self) -> bool {
+        self.prefetched.is_none()
+    }
+
+    /// The record prefetched under sort key `sort`, if any.
+    pub(crate) fn prefetched_at(&self, sort: &str) -> Option<&LogRecord> {
+        self.prefetched.as_ref()?.get(sort)
+    }
+
+    /// The record of `step` prefetched, if any.
+    pub(crate) fn prefetched(&self, step: u64) -> Option<&LogRecord> {
+        self.prefetched_at(&step_key(step))
     }
 
     /// The function's name.
@@ -198,6 +224,10 @@ impl Engine {
         target: &str,
         value: Option<AttrValue>,
     ) -> Result<LogRecord, BeldiError> {
+        if let Some(rec) = self.prefetched(step) {
+            self.check_log(step, rec, kind, target)?;
+            return Ok(rec.clone());
+        }
         let rec = LogRecord::new(kind, target, value);
         let table = self.tables.log();
         let got = log::record(&*self.store, &table, &self.instance, step, rec).await?;
@@ -212,7 +242,10 @@ impl Engine {
         kind: StepKind,
         target: &str,
     ) -> Result<Option<LogRecord>, BeldiError> {
-        let got = log::get(&*self.store, &self.tables.log(), &self.instance, step).await?;
+        let got = match self.prefetched(step) {
+            Some(rec) => Some(rec.clone()),
+            None => log::get(&*self.store, &self.tables.log(), &self.instance, step).await?,
+        };
         if let Some(rec) = &got {
             self.check_log(step, rec, kind, target)?;
         }

@@ -134,3 +134,21 @@ pub async fn delete_instance(
     }
     Ok(items.len())
 }
+
+/// Every record of `instance`, by sort key (one query, paged): what a re-execution
+/// prefetches, so its replayed steps need no round trip.
+pub async fn all(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+) -> Result<std::collections::HashMap<String, LogRecord>, StoreError> {
+    use crate::store::{Query, StoreExt};
+    let items = store.query_all(Query::new(table, instance)).await?;
+    Ok(items
+        .iter()
+        .filter_map(|item| {
+            let sort = item.get(STEP).and_then(AttrValue::as_s)?;
+            Some((sort.to_owned(), LogRecord::from_item(item)))
+        })
+        .collect())
+}

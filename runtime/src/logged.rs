@@ -18,7 +18,7 @@ use crate::daal::{Change, Daal, Entry, WriteResult};
 use crate::engine::{Engine, WriteOp};
 use crate::error::BeldiError;
 use crate::log;
-use crate::schema::names::{READ_VALUE, VALUE};
+use crate::schema::names::{READ_VALUE, VALUE, WRITE_ENTRY};
 use crate::schema::{LogRecord, StepKind, step_key};
 use crate::store::{AttrValue, Condition, Path, StoreError, UpdateAction};
 
@@ -50,6 +50,10 @@ pub(crate) async fn read(
 ) -> Result<Option<AttrValue>, BeldiError> {
     let t = e.tables.data(table)?;
     let want = target(table, key);
+    if let Some(rec) = e.prefetched(step) {
+        e.check_log(step, rec, StepKind::Read, &want)?;
+        return Ok(read_value(rec));
+    }
     let tail = Daal::new(&*e.store, &t, e.row_capacity).tail(key).await?;
     if let Some(Some(Ok(entry))) = tail.as_ref().map(|r| r.entry(&e.cid(step))) {
         // A write was logged at this step: the replay diverged.
@@ -90,10 +94,17 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
     if key.is_empty() {
         return Err(StoreError::validation(table, "a key must not be empty").into());
     }
+    let want = target(table, key);
+    if let Some(rec) = e.prefetched(step) {
+        e.check_log(step, rec, entry.kind(), &want)?;
+        // Logged with its entry: applied (the record and the entry are one transaction).
+        if let Some(done) = rec.field(WRITE_ENTRY).and_then(Entry::parse) {
+            return Ok(outcome(done));
+        }
+    }
     let (actions, cond) = rebase(actions, cond);
     let daal = Daal::new(&*e.store, &t, e.row_capacity);
     let cid = e.cid(step);
-    let want = target(table, key);
     let got = match daal.find(key, &cid).await? {
         (_, Some(logged)) => logged,
         (rows, None) => {
@@ -102,9 +113,15 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
             // the write's first effect: a replay that writes elsewhere at this step (or
             // writes where a read or a call was logged) finds the record and fails before
             // any effect.
-            let record = LogRecord::new(entry.kind(), &want, None);
-            let log_put =
-                log::put_if_absent(&e.tables.log(), &e.instance, &step_key(step), &record);
+            let (log_table, sort) = (e.tables.log(), step_key(step));
+            let log_put = |applied: Entry| {
+                let value = BTreeMap::from([(
+                    WRITE_ENTRY.to_owned(),
+                    AttrValue::S(applied.code().to_owned()),
+                )]);
+                let record = LogRecord::new(entry.kind(), &want, Some(AttrValue::M(value)));
+                log::put_if_absent(&log_table, &e.instance, &sort, &record)
+            };
             let change = Change {
                 entry,
                 actions: &actions,
@@ -149,10 +166,15 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
             &want,
         ));
     }
-    Ok(match got {
+    Ok(outcome(got))
+}
+
+/// What a write step returns for its entry: a conditional write's boolean, else `true`.
+fn outcome(entry: Entry) -> bool {
+    match entry {
         Entry::CondWrite(b) => b,
         _ => true,
-    })
+    }
 }
 
 /// A logged scan of the function's table `table`: every key's value, ordered by key.
@@ -162,16 +184,24 @@ pub(crate) async fn scan(
     table: &str,
 ) -> Result<Vec<(String, AttrValue)>, BeldiError> {
     let t = e.tables.data(table)?;
-    let values = Daal::new(&*e.store, &t, e.row_capacity)
-        .scan_values()
-        .await?;
-    let list = AttrValue::L(
-        values
-            .into_iter()
-            .map(|(k, v)| AttrValue::L(vec![AttrValue::S(k), v]))
-            .collect(),
-    );
-    let got = e.log_step(step, StepKind::Scan, table, Some(list)).await?;
+    let got = match e.prefetched(step) {
+        Some(rec) => {
+            e.check_log(step, rec, StepKind::Scan, table)?;
+            rec.clone()
+        }
+        None => {
+            let values = Daal::new(&*e.store, &t, e.row_capacity)
+                .scan_values()
+                .await?;
+            let list = AttrValue::L(
+                values
+                    .into_iter()
+                    .map(|(k, v)| AttrValue::L(vec![AttrValue::S(k), v]))
+                    .collect(),
+            );
+            e.log_step(step, StepKind::Scan, table, Some(list)).await?
+        }
+    };
     let corrupt = || BeldiError::Corrupt {
         what: format!("scan log of step {step}"),
         message: "not a list of pairs".into(),
@@ -200,7 +230,16 @@ pub(crate) async fn value(
 ) -> Result<AttrValue, BeldiError> {
     let table = e.tables.log();
     let what = || format!("{label} value of step {step}");
-    let logged = match log::get(&*e.store, &table, &e.instance, step).await? {
+    let found = match e.prefetched(step) {
+        Some(rec) => Some(rec.clone()),
+        // A first execution has nothing logged (a twin that got ahead of it may have: then
+        // both ran `make`, as two executions at the very same time may, and the put below
+        // returns the twin's value).
+        None if e.is_first_execution() => None,
+        // Logged since the re-execution read ahead, perhaps: look before running `make`.
+        None => log::get(&*e.store, &table, &e.instance, step).await?,
+    };
+    let logged = match found {
         Some(rec) => rec,
         None => {
             let rec = LogRecord::new(StepKind::SideEffect, label, Some(make()?));

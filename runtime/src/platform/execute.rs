@@ -11,10 +11,11 @@ use super::registry::Function;
 use super::{Mode, Runtime};
 use crate::crash::{CrashPoint, FaultPlan};
 use crate::ctx::{Ctx, DataPath};
-use crate::engine::{Engine, EngineParts};
+use crate::engine::{Engine, EngineParts, Prefetched};
 use crate::error::BeldiError;
 use crate::intent::{self, Intent};
 use crate::invocation::{Execution, Invocation};
+use crate::log;
 use crate::schema::{Instruction, Outcome, validate_instance};
 use crate::store::AttrValue;
 use crate::txn::TxnState;
@@ -64,7 +65,7 @@ impl Runtime {
         let f = self.function(&inv.function)?;
         if self.inner.config.mode == Mode::Baseline {
             (f.check_input)(&inv.input)?;
-            return self.run_body(&f, inv, None).await;
+            return self.run_body(&f, inv, None, None).await;
         }
         let how = match inv.finishing() {
             Some(_) => Begin::Finish,
@@ -124,21 +125,27 @@ impl Runtime {
             });
         }
         let _live = self.count_live(&inv.function, &inv.instance);
-        if !created {
+        // A re-execution reads its whole log ahead, in one query, so its replayed steps
+        // need no round trip; a first execution reads nothing ahead.
+        let prefetched = if created {
+            None
+        } else {
             intent::touch(&**self.store(), &f.tables.intent(), &inv.instance).await?;
-        }
+            Some(log::all(&**self.store(), &f.tables.log(), &inv.instance).await?)
+        };
         let intent_table = f.tables.intent();
-        self.run_body(&f, inv, Some(intent_table)).await
+        self.run_body(&f, inv, Some(intent_table), prefetched).await
     }
 
     /// Runs the body of `inv` (or its commit or abort) in its own task under its crash plan
     /// and its function's timeout, then stores the outcome in the intent in `intent_table`
-    /// (`None`: baseline, nothing stored).
+    /// (`None`: baseline, nothing stored); `prefetched` is a re-execution's log.
     async fn run_body(
         &self,
         f: &Function,
         inv: Invocation,
         intent_table: Option<String>,
+        prefetched: Option<Prefetched>,
     ) -> Result<Execution, BeldiError> {
         let crash = Arc::new(Notify::new());
         let finishing = inv.finishing().cloned();
@@ -166,6 +173,7 @@ impl Runtime {
                 0
             },
             crash: crash.clone(),
+            prefetched,
         }));
         let ctx = Ctx::new(engine.clone(), path);
         let crashed = |reason: String| BeldiError::Crashed {

@@ -48,6 +48,8 @@ pub const CALL_RESULT: &str = "result";
 pub const CALLEE: &str = "callee";
 /// Field of a logged read's value holding the value read (absent: none).
 pub const READ_VALUE: &str = "v";
+/// Field of a logged write's value: the DAAL entry code it applied (`w`, `d`, `c1`, `c0`).
+pub const WRITE_ENTRY: &str = "e";
 /// Field of a logged transactional write: whether its condition held.
 pub const TXN_WRITE_HELD: &str = "ok";
 /// Field of a logged transactional write: the version of the buffered write.
@@ -104,6 +106,7 @@ mod tests {
             (CALL_RESULT, "result"),
             (CALLEE, "callee"),
             (READ_VALUE, "v"),
+            (WRITE_ENTRY, "e"),
             (TXN_WRITE_HELD, "ok"),
             (TXN_WRITE_VERSION, "sv"),
             (INTENT_INPUT, "IN"),

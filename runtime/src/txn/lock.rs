@@ -63,7 +63,11 @@ pub(super) async fn lock(
             .to_owned();
         Err(die(why))
     };
-    if let Some(rec) = crate::log::get_at(store, &log_table, instance, &outcome_key).await? {
+    let logged = match e.prefetched_at(&outcome_key) {
+        Some(rec) => Some(rec.clone()),
+        None => crate::log::get_at(store, &log_table, instance, &outcome_key).await?,
+    };
+    if let Some(rec) = logged {
         if rec.target != TOOK {
             state.mark_replayed_death();
         }
