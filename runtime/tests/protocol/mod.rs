@@ -890,8 +890,8 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
             ("op_cond_false", 3, 1),
             ("op_scan", 2, 1),
             // read 2, write 2, now 1 (a first execution logs it without looking first),
-            // write of a fresh key 3 (its first DAAL row), read 2, scan 2.
-            ("op_six_steps", 2 + 2 + 1 + 3 + 2 + 2, 1)
+            // write of a fresh key 2 (its first DAAL row holds it), read 2, scan 2.
+            ("op_six_steps", 2 + 2 + 1 + 2 + 2 + 2, 1)
         ]
     );
 }
