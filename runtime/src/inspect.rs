@@ -63,12 +63,9 @@ pub async fn instances(rt: &Runtime, function: &str) -> Result<Vec<(String, bool
 pub async fn failed(rt: &Runtime) -> Result<Vec<(String, String, String)>, BeldiError> {
     let mut out = Vec::new();
     for f in rt.function_names() {
-        let table = rt.tables(&f)?.intent();
-        for it in crate::intent::all(&**rt.store(), &table).await? {
-            if let (true, Some(r)) = (it.done, &it.result)
-                && let Ok(Outcome::Failed(message)) = Outcome::from_attr(r, "result")
-            {
-                out.push((f.clone(), it.instance.clone(), message));
+        for (instance, outcome) in results(rt, &f).await? {
+            if let Outcome::Failed(message) = outcome {
+                out.push((f.clone(), instance, message));
             }
         }
     }

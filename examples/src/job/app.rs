@@ -14,7 +14,7 @@ use beldi_examples::driver::{self, DriverOptions, Outcome};
 use super::cli::{AppArgs, Backend, ModeArg, PlatformArg};
 use super::compare::compare_job;
 use super::error::{JobError, usage};
-use super::report::{DATA_KINDS, pass, table_header, table_row};
+use super::report::{pass, table_header, table_row};
 use super::setup::{check_deployment, lambda_remote, open_store};
 
 /// One application run (or, with `--mode compare`, two).
@@ -51,8 +51,12 @@ impl Run {
         self.outcome.unfinished == 0
             && (self.mode == Mode::Baseline || self.invariants.iter().all(Invariant::holds))
     }
-    pub(crate) fn rtt_per_request(&self, kinds: &[OpKind]) -> f64 {
-        let n: u64 = kinds.iter().map(|k| self.rtt.get(*k)).sum();
+    /// Data round trips (every kind but table management) per request.
+    pub(crate) fn rtt_per_request(&self) -> f64 {
+        self.per_request(self.rtt.total_data())
+    }
+    /// `n` per request.
+    fn per_request(&self, n: u64) -> f64 {
         n as f64 / self.outcome.kinds.values().sum::<u64>().max(1) as f64
     }
 }
@@ -235,12 +239,15 @@ fn print_run(app: App, args: &AppArgs, run: &Run) {
         } else {
             "round trips per request"
         },
-        format!("{:.1}", run.rtt_per_request(&DATA_KINDS)),
+        format!("{:.1}", run.rtt_per_request()),
     );
-    for k in DATA_KINDS.iter().filter(|k| run.rtt.get(**k) > 0) {
+    for k in OpKind::ALL
+        .iter()
+        .filter(|k| **k != OpKind::Admin && run.rtt.get(**k) > 0)
+    {
         table_row(
             &format!("  of which {}", k.name()),
-            format!("{:.1}", run.rtt_per_request(&[*k])),
+            format!("{:.1}", run.per_request(run.rtt.get(*k))),
         );
     }
     table_row(

@@ -7,7 +7,6 @@ use beldi_examples::app::App;
 use super::app::run_app;
 use super::cli::AppArgs;
 use super::error::{JobError, usage};
-use super::report::DATA_KINDS;
 
 /// Baseline and beldi runs of each app on the same workload, without crashes, side by side.
 pub(crate) async fn compare_job(apps: &[App], mut args: AppArgs) -> Result<bool, JobError> {
@@ -50,7 +49,7 @@ pub(crate) async fn compare_job(apps: &[App], mut args: AppArgs) -> Result<bool,
                 o.throughput(),
                 o.percentile_ms(0.5),
                 o.percentile_ms(0.99),
-                run.rtt_per_request(&DATA_KINDS),
+                run.rtt_per_request(),
                 run.invariants.len()
             );
         }
@@ -61,7 +60,7 @@ pub(crate) async fn compare_job(apps: &[App], mut args: AppArgs) -> Result<bool,
             f.throughput() / b.throughput().max(1e-9),
             f.percentile_ms(0.5) / b.percentile_ms(0.5).max(1e-9),
             f.percentile_ms(0.99) / b.percentile_ms(0.99).max(1e-9),
-            beldi.rtt_per_request(&DATA_KINDS) / base.rtt_per_request(&DATA_KINDS).max(1e-9),
+            beldi.rtt_per_request() / base.rtt_per_request().max(1e-9),
         );
     }
     Ok(ok)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue as Av;
 
-use crate::store::{AttrValue, Item, Key, Number, StoreError, TableSpec};
+use crate::store::{AttrValue, Item, Key, Number, Page, StoreError, TableSpec};
 
 pub(super) fn to_av(v: &AttrValue) -> Av {
     match v {
@@ -54,4 +54,18 @@ pub(super) fn from_item(m: &HashMap<String, Av>) -> Result<Item, StoreError> {
 
 pub(super) fn key_map(spec: &TableSpec, key: &Key) -> HashMap<String, Av> {
     to_item(&spec.key_item(key))
+}
+
+/// A page of a query or scan: its items, and the key it stopped after (read as `spec`'s).
+pub(super) fn page(
+    spec: &TableSpec,
+    items: &[HashMap<String, Av>],
+    last: Option<&HashMap<String, Av>>,
+) -> Result<Page, StoreError> {
+    Ok(Page {
+        items: items.iter().map(from_item).collect::<Result<_, _>>()?,
+        last_key: last
+            .map(|k| from_item(k).and_then(|i| spec.key_of(&i)))
+            .transpose()?,
+    })
 }

@@ -31,7 +31,7 @@ use crate::store::{
     Delete, Item, Key, Page, Put, Query, ReturnValues, Scan, Store, StoreError, TableSpec,
     TransactWrite, Update, validate,
 };
-use convert::{from_item, key_map, to_av, to_item};
+use convert::{from_item, key_map, page, to_av, to_item};
 use error::{map_sdk_err, map_write_err};
 use expr::{Expr, on_fail};
 
@@ -313,17 +313,7 @@ impl Store for DynamoDbStore {
             .await
             .map_err(|e| map_sdk_err(&req.table, e));
         let out = self.seen(&req.table, out)?;
-        Ok(Page {
-            items: out
-                .items()
-                .iter()
-                .map(from_item)
-                .collect::<Result<_, _>>()?,
-            last_key: out
-                .last_evaluated_key()
-                .map(|k| from_item(k).and_then(|i| spec.key_of(&i)))
-                .transpose()?,
-        })
+        page(&spec, out.items(), out.last_evaluated_key())
     }
 
     async fn scan(&self, req: Scan) -> Result<Page, StoreError> {
@@ -348,17 +338,7 @@ impl Store for DynamoDbStore {
             .await
             .map_err(|e| map_sdk_err(&req.table, e));
         let out = self.seen(&req.table, out)?;
-        Ok(Page {
-            items: out
-                .items()
-                .iter()
-                .map(from_item)
-                .collect::<Result<_, _>>()?,
-            last_key: out
-                .last_evaluated_key()
-                .map(|k| from_item(k).and_then(|i| spec.key_of(&i)))
-                .transpose()?,
-        })
+        page(&spec, out.items(), out.last_evaluated_key())
     }
 
     async fn transact_write(&self, req: TransactWrite) -> Result<(), StoreError> {
