@@ -90,6 +90,8 @@ pub use beldi_runtime::{
     store, value,
 };
 
+#[cfg(feature = "cli")]
+pub mod cli;
 #[cfg(feature = "dynamodb")]
 pub use beldi_runtime::dynamodb;
 #[cfg(feature = "lambda")]

@@ -224,6 +224,10 @@ impl<S: Store> Store for CountingStore<S> {
         self.tick(OpKind::Admin);
         self.inner.describe_table(name).await
     }
+    async fn list_tables(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.tick(OpKind::Admin);
+        self.inner.list_tables(prefix).await
+    }
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         self.tick(OpKind::Get);
         self.returned(self.inner.get(table, key).await, item_opt)

@@ -176,6 +176,9 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn describe_table(&self, name: &str) -> Result<TableSpec, StoreError> {
         self.inner.describe_table(name).await
     }
+    async fn list_tables(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list_tables(prefix).await
+    }
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         self.before("get", table, false)?;
         self.inner.get(table, key).await

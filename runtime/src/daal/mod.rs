@@ -121,6 +121,16 @@ impl Row {
     pub fn holder(&self) -> Option<&AttrValue> {
         self.0.get(HOLDER)
     }
+    /// The lock holder's start time (its wait-die age, ms since the epoch), if locked.
+    pub fn holder_since(&self) -> Option<i64> {
+        self.0.get(HOLDER_TS).and_then(AttrValue::as_i64)
+    }
+    /// The lock holder's coordinator, if locked by a transaction that recorded one.
+    pub fn holder_coordinator(&self) -> Option<crate::schema::Coordinator> {
+        self.0
+            .get(HOLDER_COORDINATOR)
+            .and_then(crate::schema::Coordinator::from_attr)
+    }
     /// The capacity the row was created with (`None`: a row from before rows said).
     pub fn capacity(&self) -> Option<u64> {
         self.0
@@ -243,6 +253,23 @@ impl<'a> Daal<'a> {
             }
         }
         Ok(tails)
+    }
+
+    /// Every row of the table (one scan), grouped by key, each key's rows in chain order.
+    pub async fn all_rows(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Vec<Row>>, StoreError> {
+        let mut chains: std::collections::BTreeMap<String, Vec<Row>> = Default::default();
+        for item in self.store.scan_all(self.table).await? {
+            let row = Row(item);
+            if let Some(k) = row.0.get(DAAL_KEY).and_then(AttrValue::as_s) {
+                chains.entry(k.to_owned()).or_default().push(row);
+            }
+        }
+        for rows in chains.values_mut() {
+            rows.sort_by(|a, b| a.id().cmp(b.id()));
+        }
+        Ok(chains)
     }
 
     /// A row `id` of `key` with no value and no log entry, of this chain's capacity.

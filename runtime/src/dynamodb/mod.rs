@@ -159,6 +159,10 @@ impl Store for DynamoDbStore {
         self.spec(name).await
     }
 
+    async fn list_tables(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        table::list(self, prefix).await
+    }
+
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         let spec = self.spec(table).await?;
         validate::key(&spec, key)?;

@@ -83,6 +83,34 @@ pub(super) async fn delete(store: &DynamoDbStore, name: &str) -> Result<bool, St
     }
 }
 
+/// [`Store::list_tables`](crate::store::Store::list_tables) on DynamoDB: `ListTables`,
+/// every page, filtered by `prefix`.
+pub(super) async fn list(store: &DynamoDbStore, prefix: &str) -> Result<Vec<String>, StoreError> {
+    let mut names = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let out = store
+            .client
+            .list_tables()
+            .set_exclusive_start_table_name(start.take())
+            .send()
+            .await
+            .map_err(|e| map_sdk_err("(list tables)", e))?;
+        names.extend(
+            out.table_names()
+                .iter()
+                .filter(|n| n.starts_with(prefix))
+                .cloned(),
+        );
+        match out.last_evaluated_table_name() {
+            Some(last) => start = Some(last.to_owned()),
+            None => break,
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 impl DynamoDbStore {
     pub(super) async fn spec(&self, table: &str) -> Result<TableSpec, StoreError> {
         if let Some(s) = self.specs.read().ok().and_then(|m| m.get(table).cloned()) {

@@ -350,6 +350,11 @@ impl Store for EmbeddedStore {
         self.spec(name).await
     }
 
+    async fn list_tables(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.reading(move |c| sql::table_names(c, &prefix)).await
+    }
+
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         let spec = self.spec(table).await?;
         validate::key(&spec, key)?;

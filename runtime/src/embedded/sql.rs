@@ -140,6 +140,19 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// The names of the tables starting with `prefix`, in name order.
+pub(super) fn table_names(conn: &Connection, prefix: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT name FROM beldi_tables WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+        )
+        .map_err(sql_err)?;
+    let rows = stmt
+        .query_map(params![prefix], |r| r.get::<_, String>(0))
+        .map_err(sql_err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql_err)
+}
+
 /// Reads a table's schema, and caches it.
 pub(super) fn load_spec(
     specs: &Specs,

@@ -59,43 +59,78 @@ impl Runtime {
     /// an execution of it runs in this process. (If one runs in another process, this adds
     /// a concurrent duplicate, which the protocol makes harmless.)
     pub(crate) fn revive(&self, function: &str, instance: &str) {
+        // (`rerun` below does the work; a revival does not wait for it.)
         if self.has_remote() || self.inner.config.mode == Mode::Baseline {
             return;
         }
-        let (rt, mut f, mut i) = (self.clone(), function.to_owned(), instance.to_owned());
+        let (rt, f, i) = (self.clone(), function.to_owned(), instance.to_owned());
         let handle = tokio::spawn(async move {
-            for _hop in 0..32 {
-                if rt.is_running_here(&f, &i) {
-                    return;
-                }
-                let Ok(table) = rt.tables(&f).map(|t| t.intent()) else {
-                    return;
-                };
-                let Ok(Some(it)) = intent::get(&**rt.store(), &table, &i).await else {
-                    return;
-                };
-                if it.done {
-                    return;
-                }
-                match &it.caller {
-                    Some(c) if !c.is_async => {
-                        (f, i) = (c.function.clone(), c.instance.clone());
-                    }
-                    _ => {
-                        let platform = rt.handle();
-                        let rerun =
-                            collector::claim_rerun(&platform, &f, &table, it, FaultPlan::none());
-                        if let Ok(Some(rerun)) = rerun.await
-                            && let Err(e) = rerun.await
-                        {
-                            tracing::debug!("revived instance {i} of {f} did not finish: {e}");
-                        }
-                        return;
-                    }
-                }
+            if let Err(e) = rt.rerun(&f, &i).await {
+                tracing::debug!("revived instance {i} of {f} did not finish: {e}");
             }
         });
         self.keep_background(handle);
+    }
+
+    /// Re-runs `instance` of `function` now, as the intent collector would, and waits for
+    /// it: if it was called synchronously, the nearest caller up its chain that was started
+    /// asynchronously (or is a root) is re-run instead, since that execution is what
+    /// finishes the callee. The operator's "re-run" (`beldi rerun`); also what a revival
+    /// does in the background.
+    pub async fn rerun(&self, function: &str, instance: &str) -> Result<Rerun, BeldiError> {
+        let (mut f, mut i) = (function.to_owned(), instance.to_owned());
+        for _hop in 0..32 {
+            if self.is_running_here(&f, &i) {
+                return Ok(Rerun::RunningHere {
+                    function: f,
+                    instance: i,
+                });
+            }
+            let table = self.tables(&f)?.intent();
+            let Some(it) = intent::get(&**self.store(), &table, &i).await? else {
+                return Ok(Rerun::NotStarted {
+                    function: f,
+                    instance: i,
+                });
+            };
+            if it.done {
+                return Ok(Rerun::Done {
+                    function: f,
+                    instance: i,
+                });
+            }
+            match &it.caller {
+                Some(c) if !c.is_async => (f, i) = (c.function.clone(), c.instance.clone()),
+                _ => {
+                    let platform = self.handle();
+                    return match collector::claim_rerun(
+                        &platform,
+                        &f,
+                        &table,
+                        it,
+                        FaultPlan::none(),
+                    )
+                    .await?
+                    {
+                        Some(run) => {
+                            run.await?;
+                            Ok(Rerun::Finished {
+                                function: f,
+                                instance: i,
+                            })
+                        }
+                        None => Ok(Rerun::Claimed {
+                            function: f,
+                            instance: i,
+                        }),
+                    };
+                }
+            }
+        }
+        Ok(Rerun::NotStarted {
+            function: f,
+            instance: i,
+        })
     }
 
     /// Whether every asynchronous execution started so far has ended.
@@ -209,4 +244,45 @@ impl Runtime {
         }
         gc::run_pass(&self.handle(), cfg).await
     }
+}
+
+/// What [`Runtime::rerun`] did, naming the instance it acted on (the one asked for, or the
+/// caller up its chain that finishes it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rerun {
+    /// It re-ran the instance, and that execution finished it.
+    Finished {
+        /// The function re-run.
+        function: String,
+        /// The instance re-run.
+        instance: String,
+    },
+    /// It was already done: nothing ran.
+    Done {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+    },
+    /// An execution of it runs in this process now: nothing else ran.
+    RunningHere {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+    },
+    /// Someone else (the collector, another operator) restarted it meanwhile.
+    Claimed {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+    },
+    /// It has no intent (never started, or collected).
+    NotStarted {
+        /// The function.
+        function: String,
+        /// The instance.
+        instance: String,
+    },
 }

@@ -49,7 +49,7 @@ use crate::remote::Remote;
 use crate::store::Store;
 use crate::tables::SsfTables;
 
-pub use background::BackgroundTask;
+pub use background::{BackgroundTask, Rerun};
 pub use config::{Mode, RuntimeConfig};
 pub use registry::Registration;
 pub use trace::TracedExecution;

@@ -474,6 +474,11 @@ pub trait Store: Send + Sync + 'static {
     /// The schema of a table.
     async fn describe_table(&self, name: &str) -> Result<TableSpec, StoreError>;
 
+    /// The names of every table whose name starts with `prefix` (`""`: every table), in
+    /// name order (follows the backend's pagination). What the inspector discovers the
+    /// functions of a store by.
+    async fn list_tables(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
     /// Consistent read of one item.
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError>;
 
@@ -542,6 +547,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn describe_table(&self, name: &str) -> Result<TableSpec, StoreError> {
         (**self).describe_table(name).await
+    }
+    async fn list_tables(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        (**self).list_tables(prefix).await
     }
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         (**self).get(table, key).await

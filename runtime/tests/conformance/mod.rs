@@ -53,7 +53,7 @@ macro_rules! conformance_suite {
             scan_pagination, item_size_limit, transaction_applies_all,
             transaction_cancellation_reasons, transaction_limits, transaction_idempotency_token,
             bad_input_is_rejected, names_with_any_characters, binary_keys,
-            concurrent_compare_and_set);
+            concurrent_compare_and_set, list_tables_by_prefix);
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -103,6 +103,38 @@ pub async fn create_table_is_idempotent(fx: &Fixture) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::TableNotFound { .. }), "{err}");
+}
+
+pub async fn list_tables_by_prefix(fx: &Fixture) {
+    let mine = fx.store.list_tables(&fx.prefix).await.unwrap();
+    assert!(mine.is_empty(), "a fresh prefix has no tables: {mine:?}");
+    // Created out of name order; listed in it, and only those under the prefix asked for.
+    let b = fx.table("lt.b").await;
+    let a = fx.table("lt.a").await;
+    let other = fx.table("other").await;
+    assert_eq!(
+        fx.store.list_tables(&fx.name("lt.")).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(
+        fx.store.list_tables(&fx.prefix).await.unwrap(),
+        vec![a.clone(), b.clone(), other.clone()]
+    );
+    let every = fx.store.list_tables("").await.unwrap();
+    assert!(every.contains(&a) && every.contains(&other), "{every:?}");
+    assert!(fx.store.delete_table(&b).await.unwrap());
+    assert_eq!(
+        fx.store.list_tables(&fx.name("lt.")).await.unwrap(),
+        vec![a]
+    );
+    // A prefix that is a LIKE pattern elsewhere matches only itself.
+    assert!(
+        fx.store
+            .list_tables(&fx.name("%"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn all_value_types_round_trip(fx: &Fixture) {

@@ -1,6 +1,17 @@
 //! What invariant checkers and operators read, without touching protocol internals: the
 //! current value of a key, the lock on it, the stored result of an instance, the
-//! instances that have not finished or have failed.
+//! instances that have not finished or have failed — and, without a runtime or the code,
+//! the [`Inspector`]: a store's functions, instances, step logs, call trees and locks.
+
+mod view;
+
+/// Milliseconds since the Unix epoch (the clock ages and lock times are read against).
+pub use crate::intent::now_ms;
+
+pub use view::{
+    CallNode, FunctionInfo, FunctionStats, InspectError, Inspector, InstanceDetail, InstanceFilter,
+    InstanceState, InstanceSummary, LockView, ResultView, StepView, TableStats,
+};
 
 use crate::daal::Daal;
 use crate::error::BeldiError;
