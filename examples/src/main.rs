@@ -9,6 +9,7 @@
 //! cargo run --release -p beldi-examples -- compare                    # every app, both modes
 //! cargo run --release -p beldi-examples -- travel --data-dir d        # then kill -9 it, and:
 //! cargo run --release -p beldi-examples -- travel --data-dir d --resume
+//! cargo run --release -p beldi-examples -- inspect --app travel --data-dir d instances
 //! ```
 //!
 //! Exit code: 0 when every invariant holds, 1 when one does not, 2 for bad input or a
@@ -49,6 +50,10 @@ enum Job {
     Compare(AppArgs),
     /// Exactly-once increments of a shared counter under random crashes and duplicates.
     Counter(CounterArgs),
+    /// The `beldi` inspector (instances, steps, call trees, locks, stats, web UI) with an
+    /// application's functions registered, for the actions that run its code: rerun,
+    /// collect (an intent-collector pass), gc.
+    Inspect(job::inspect::InspectArgs),
     /// Creates every table an application's functions need on a DynamoDB endpoint
     /// (idempotent) and prints the ones it created.
     DeployTables(DeployArgs),
@@ -65,6 +70,7 @@ async fn main() -> ExitCode {
         Job::Compare(args) => job::compare::compare_job(&App::ALL, args).await,
         Job::Counter(args) => job::counter::counter(args).await,
         Job::DeployTables(args) => job::deploy::deploy_tables(args).await,
+        Job::Inspect(args) => job::inspect::inspect(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

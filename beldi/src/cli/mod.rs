@@ -248,18 +248,17 @@ async fn dynamodb(_endpoint: &str) -> Result<Arc<dyn Store>, CliError> {
     })
 }
 
-/// Runs `cli`, printing to `out`. `runtime`: the application's runtime on the same store,
-/// for the actions that run its code (`None`: they say so).
+/// Runs `cli`, printing to `out`. `runtime`: the application's runtime, on the store the
+/// command line names, for the actions that run its code (`None`: they say so, and the
+/// store is opened from the command line).
 pub async fn run(
     cli: &Cli,
     runtime: Option<&Runtime>,
     out: &mut (dyn Write + Send),
 ) -> Result<(), CliError> {
     let store = match runtime {
-        Some(rt) if cli.store.data_dir.is_none() && cli.store.endpoint.is_none() => {
-            rt.store().clone()
-        }
-        _ => open_store(&cli.store).await?,
+        Some(rt) => rt.store().clone(),
+        None => open_store(&cli.store).await?,
     };
     let inspector = Inspector::new(store, &cli.store.namespace)?;
     let json = cli.json;

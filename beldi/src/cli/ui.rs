@@ -233,7 +233,7 @@ async fn instance_page(
     let mut h = String::new();
     let _ = write!(
         h,
-        "<h2 id=\"instance\" data-function=\"{f}\" data-instance=\"{i}\" data-state=\"{st}\">{f} / {i} <span class=\"state {st}\">{st}</span></h2><dl><dt>started</dt><dd>{age} ago{asy}</dd><dt>caller</dt><dd>{caller}</dd><dt>restarts</dt><dd>{r}</dd><dt>input</dt><dd><pre id=\"input\">{input}</pre></dd><dt>result</dt><dd><pre id=\"result\">{result}</pre></dd></dl>",
+        "<h1 id=\"instance\" data-function=\"{f}\" data-instance=\"{i}\" data-state=\"{st}\">{f} / {i} <span class=\"state {st}\">{st}</span></h1><dl><dt>started</dt><dd>{age} ago{asy}</dd><dt>caller</dt><dd>{caller}</dd><dt>restarts</dt><dd>{r}</dd><dt>input</dt><dd><pre id=\"input\">{input}</pre></dd><dt>result</dt><dd><pre id=\"result\">{result}</pre></dd></dl>",
         f = esc(&s.function),
         i = esc(&s.instance),
         st = s.state,
@@ -397,7 +397,14 @@ async fn stats_page(inspector: &Inspector) -> Result<String, InspectError> {
     Ok(layout("Statistics", "stats", &h))
 }
 
+/// A whole page: the header, `content` under an `<h1>` of `title` (unless `content` brings
+/// its own, as the instance page does), and the live-refresh script.
 fn layout(title: &str, current: &str, content: &str) -> String {
+    let heading = if content.starts_with("<h1") {
+        String::new()
+    } else {
+        format!("<h1>{}</h1>", esc(title))
+    };
     let nav: String = [
         ("instances", "/", "Instances"),
         ("locks", "/locks", "Locks"),
@@ -422,7 +429,7 @@ body{{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f
 header{{background:#1d2330;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.4rem;align-items:center}}
 header b{{font-size:1.1rem}} header a{{color:#cfd6e4;text-decoration:none}} header a.current{{color:#fff;border-bottom:2px solid #6ea8fe}}
 header label{{margin-left:auto;font-size:.9rem}}
-main{{padding:1rem 1.2rem}} table{{border-collapse:collapse;background:#fff;width:100%}}
+main{{padding:1rem 1.2rem}} h1{{font-size:1.3rem}} table{{border-collapse:collapse;background:#fff;width:100%}}
 th,td{{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #e3e6eb;vertical-align:top}} th{{background:#eef0f4}}
 pre{{margin:0;white-space:pre-wrap}} code{{font-size:.85rem}} dl{{display:grid;grid-template-columns:8rem 1fr;gap:.2rem .8rem}} dd{{margin:0}}
 .state,.kind{{padding:0 .4rem;border-radius:.6rem;font-size:.8rem;background:#e3e6eb}}
@@ -430,7 +437,7 @@ pre{{margin:0;white-space:pre-wrap}} code{{font-size:.85rem}} dl{{display:grid;g
 .kind{{background:#e7f1ff}} .error{{color:#a01c2c}} ul.tree{{background:#fff;padding:.6rem 1.6rem}} footer{{color:#6b7280;padding:0 1.2rem 1rem}}
 </style></head>
 <body data-refreshes="0"><header><b>beldi</b>{nav}<label><input type="checkbox" id="live" checked> live</label></header>
-<main id="content"><h1 style="font-size:1.3rem">{title_esc}</h1>{content}<p id="updated" style="color:#6b7280">updated <time>{now}</time></p></main>
+<main id="content">{heading}{content}<p id="updated" style="color:#6b7280">updated <time>{now}</time></p></main>
 <script>
 (function () {{
   var live = document.getElementById('live'), n = 0;
@@ -446,7 +453,6 @@ pre{{margin:0;white-space:pre-wrap}} code{{font-size:.85rem}} dl{{display:grid;g
 </script></body></html>
 "#,
         title = esc(title),
-        title_esc = esc(title),
         now = beldi_runtime::inspect::now_ms(),
     )
 }

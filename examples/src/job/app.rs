@@ -17,6 +17,10 @@ use super::error::{JobError, usage};
 use super::report::{pass, table_header, table_row};
 use super::setup::{check_deployment, lambda_remote, open_store};
 
+/// The execution timeout of the jobs' functions (a lost execution is restarted by the
+/// intent collector after this long).
+pub(crate) const JOB_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One application run (or, with `--mode compare`, two).
 pub(crate) async fn app_job(app: App, args: AppArgs) -> Result<bool, JobError> {
     args.validate(app)?;
@@ -27,7 +31,7 @@ pub(crate) async fn app_job(app: App, args: AppArgs) -> Result<bool, JobError> {
         ModeArg::Baseline => Mode::Baseline,
         _ => Mode::Beldi,
     };
-    let run = run_app(app, &args, mode, args.crash_rate, !args.no_progress).await?;
+    let run = run_app(app, &args, mode, args.crash_rate, !args.no_progress, true).await?;
     print_run(app, &args, &run);
     Ok(run.passed())
 }
@@ -42,6 +46,30 @@ pub(crate) struct Run {
     pub(crate) crash_rate: f64,
     /// Whether the functions ran elsewhere (Lambda).
     remote: bool,
+    /// Where the inspector finds the run's data, when it was kept.
+    inspect: Option<Inspect>,
+}
+
+/// The store options that open a kept run in the inspector.
+pub(crate) struct Inspect {
+    data_dir: Option<std::path::PathBuf>,
+    endpoint: Option<String>,
+    namespace: String,
+}
+
+impl Inspect {
+    /// The inspector's options naming this store.
+    fn options(&self) -> String {
+        let mut o = match (&self.data_dir, &self.endpoint) {
+            (Some(d), _) => format!("--data-dir {}", d.display()),
+            (None, Some(e)) => format!("--endpoint {e}"),
+            (None, None) => String::new(),
+        };
+        if !self.namespace.is_empty() {
+            o.push_str(&format!(" --namespace {}", self.namespace));
+        }
+        o
+    }
 }
 
 impl Run {
@@ -67,6 +95,7 @@ pub(crate) async fn run_app(
     mode: Mode,
     crash_rate: f64,
     progress: bool,
+    keep_data: bool,
 ) -> Result<Run, JobError> {
     let w = args.workload();
     let (inner, temp) = open_store(&args.store, app.name()).await?;
@@ -91,7 +120,7 @@ pub(crate) async fn run_app(
         namespace,
         mode,
         // A lost execution is restarted by the intent collector after this long.
-        timeout: Duration::from_secs(10),
+        timeout: JOB_TIMEOUT,
         ..Default::default()
     };
     let rt = Runtime::with_config(store.clone(), config)?;
@@ -132,10 +161,18 @@ pub(crate) async fn run_app(
     let outcome = driver::drive(app, &rt, &w, &opts).await?;
     let rtt = store.counts();
     let invariants = app.check(&rt, &w).await?;
-    if let Some(d) = temp {
+    // A beldi run's data is kept for the inspector (a baseline run has no intents to show).
+    let keep = keep_data && mode == Mode::Beldi;
+    let inspect = keep.then(|| Inspect {
+        data_dir: args.store.data_dir.clone().or(temp.clone()),
+        endpoint: args.store.endpoint.clone(),
+        namespace: rt.config().namespace.clone(),
+    });
+    if let (Some(d), false) = (temp, keep) {
         let _ = std::fs::remove_dir_all(d);
     }
     Ok(Run {
+        inspect,
         mode,
         backend: store.backend_name(),
         outcome,
@@ -282,6 +319,31 @@ fn print_run(app: App, args: &AppArgs, run: &Run) {
     if run.mode == Mode::Baseline {
         println!(
             "\n(baseline mode gives no exactly-once or isolation; its invariants are shown for comparison and do not fail the run)"
+        );
+    }
+    if let Some(i) = &run.inspect {
+        let features = if i.endpoint.is_some() {
+            "cli,dynamodb"
+        } else {
+            "cli"
+        };
+        let beldi = format!("cargo run -q -p beldi --features {features} --bin beldi --");
+        println!("\ninspect this run (instances, one instance's steps and calls, locks, stats):");
+        println!("  {beldi} {} instances --state running", i.options());
+        println!("  {beldi} {} stats", i.options());
+        println!(
+            "  {beldi} {} ui      # then open http://127.0.0.1:7878/",
+            i.options()
+        );
+        println!(
+            "  cargo run -q -p beldi-examples{} -- inspect --app {} {} collect   # operator actions with the app's code: rerun, collect, gc",
+            if i.endpoint.is_some() {
+                " --features dynamodb"
+            } else {
+                ""
+            },
+            app.name(),
+            i.options()
         );
     }
 }

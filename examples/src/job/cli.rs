@@ -65,8 +65,9 @@ pub(crate) struct StoreArgs {
     /// DynamoDB endpoint URL (with --backend dynamodb), e.g. DynamoDB Local's.
     #[arg(long)]
     pub(crate) endpoint: Option<String>,
-    /// Directory of the embedded store (kept); default: a fresh temporary directory, removed
-    /// at the end.
+    /// Directory of the embedded store (kept); default: a fresh directory under
+    /// `$TMPDIR/beldi-runs/`, kept for inspection by an application job (the summary prints
+    /// the commands; a later run removes it after a day) and removed at the end otherwise.
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
     /// Durability of the embedded store.

@@ -22,8 +22,8 @@ pub(crate) async fn compare_job(apps: &[App], mut args: AppArgs) -> Result<bool,
     let mut rows = Vec::new();
     let mut ok = true;
     for app in apps {
-        let base = run_app(*app, &args, Mode::Baseline, 0.0, !args.no_progress).await?;
-        let beldi = run_app(*app, &args, Mode::Beldi, 0.0, !args.no_progress).await?;
+        let base = run_app(*app, &args, Mode::Baseline, 0.0, !args.no_progress, false).await?;
+        let beldi = run_app(*app, &args, Mode::Beldi, 0.0, !args.no_progress, false).await?;
         ok &= beldi.passed() && base.outcome.unfinished == 0;
         rows.push((*app, base, beldi));
     }

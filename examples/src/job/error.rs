@@ -48,6 +48,9 @@ pub(crate) enum JobError {
     /// A request's task ended without an outcome (it panicked).
     #[error("a request task ended without an outcome: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The inspector could not do what was asked.
+    #[error(transparent)]
+    Inspect(#[from] beldi::cli::CliError),
     /// The binary lacks a feature the options need.
     #[cfg_attr(all(feature = "dynamodb", feature = "lambda"), allow(dead_code))]
     #[error("this binary was built without the `{0}` feature; rebuild with `--features {0}`")]

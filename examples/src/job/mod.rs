@@ -6,6 +6,7 @@
 //! - [`compare`]: baseline vs beldi, side by side;
 //! - [`counter`]: exactly-once increments under crashes and duplicates;
 //! - [`deploy`]: creating an application's tables on DynamoDB;
+//! - [`inspect`]: the `beldi` inspector with an application's functions registered;
 //! - [`report`]: the summary tables they print; [`error`]: why a job could not run.
 
 pub(crate) mod app;
@@ -14,5 +15,6 @@ pub(crate) mod compare;
 pub(crate) mod counter;
 pub(crate) mod deploy;
 pub(crate) mod error;
+pub(crate) mod inspect;
 pub(crate) mod report;
 pub(crate) mod setup;

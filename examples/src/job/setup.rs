@@ -13,8 +13,9 @@ use beldi::remote::Remote;
 use super::cli::{AppArgs, Backend, DurabilityArg, StoreArgs};
 use super::error::{JobError, usage};
 
-/// Opens the store `args` names; returns it and, for a temporary embedded directory, the
-/// directory to remove at the end.
+/// Opens the store `args` names; returns it and, for a default embedded directory (a fresh
+/// one under `$TMPDIR/beldi-runs/`), that directory, which the job removes at the end or
+/// keeps for inspection.
 pub(crate) async fn open_store(
     args: &StoreArgs,
     job: &str,
@@ -27,11 +28,7 @@ pub(crate) async fn open_store(
             let (dir, temp) = match &args.data_dir {
                 Some(d) => (d.clone(), None),
                 None => {
-                    let d = std::env::temp_dir().join(format!(
-                        "beldi-{job}-{}-{}",
-                        std::process::id(),
-                        TEMP_DIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    ));
+                    let d = default_dir(job);
                     (d.clone(), Some(d))
                 }
             };
@@ -64,6 +61,41 @@ pub(crate) async fn open_store(
 }
 
 static TEMP_DIRS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How long a job's default data directory is kept for inspection before a later run of
+/// the same job removes it.
+const KEEP_RUNS: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// A fresh default data directory for `job`, under `$TMPDIR/beldi-runs/`; removes the ones
+/// earlier runs of `job` left there more than a day ago.
+fn default_dir(job: &str) -> PathBuf {
+    let root = std::env::temp_dir().join("beldi-runs");
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > KEEP_RUNS);
+            if old
+                && e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{job}-"))
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    root.join(format!(
+        "{job}-{ms}-{}-{}",
+        std::process::id(),
+        TEMP_DIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
+}
 
 /// DynamoDB at `endpoint` (DynamoDB Local), checked to answer; `None`: AWS's, from the
 /// usual AWS settings.
