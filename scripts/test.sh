@@ -18,6 +18,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Headless Chromium and ChromeDriver for the web UI's browser test, from Debian's packages
+# when they are missing (as root; elsewhere the test says what to install).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+    else
+        echo "test.sh: chromium/chromedriver missing and not root: install Debian's chromium and chromium-driver" >&2
+    fi
+fi
+
 BELDI_DYNAMODB_ENDPOINT="$(scripts/dynamodb-local.sh start)"
 export BELDI_DYNAMODB_ENDPOINT
 echo "test.sh: DynamoDB Local at $BELDI_DYNAMODB_ENDPOINT"

@@ -364,6 +364,19 @@ fn web_ui_shows_the_store_live_and_exactly_in_a_real_browser() {
         .read_to_string(&mut stdout)
         .unwrap();
     assert!(status.success(), "the main job passed: {stdout}");
+    // Its summary ends with the commands that open the inspector and the UI on its data.
+    let tail: Vec<&str> = stdout.lines().rev().take(5).collect();
+    let opts = format!("--data-dir {}", dir.display());
+    assert!(
+        tail.iter()
+            .any(|l| l.contains("--bin beldi --") && l.contains(&opts) && l.contains(" ui ")),
+        "the summary ends with the UI command: {tail:?}"
+    );
+    assert!(
+        tail.iter()
+            .any(|l| l.contains(&opts) && l.contains(" instances ")),
+        "the summary ends with the CLI command: {tail:?}"
+    );
     let store = inspect_json(&dir, &["instances"]);
     let store = store.as_array().unwrap();
     browser.go(&format!("{base}/"));
