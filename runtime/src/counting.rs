@@ -29,7 +29,7 @@ use async_trait::async_trait;
 
 use crate::store::validate::{item_size, value_size};
 use crate::store::{
-    CancellationReason, Delete, Item, Key, KeyValue, OpKind, Page, Put, Query, Scan, Store,
+    BatchGet, BatchWrite, BatchWriteOp, CancellationReason, Delete, Path, Item, Key, KeyValue, OpKind, Page, Put, Query, Scan, Store,
     StoreError, TableSpec, TransactOp, TransactWrite, Update, UpdateAction,
 };
 
@@ -62,13 +62,14 @@ impl RttCounts {
             .map(|k| self.get(*k))
             .sum()
     }
-    /// Round trips that write (put, update, delete, transaction).
+    /// Round trips that write (put, update, delete, transaction, batch write).
     pub fn writes(&self) -> u64 {
         [
             OpKind::Put,
             OpKind::Update,
             OpKind::Delete,
             OpKind::TransactWrite,
+            OpKind::BatchWrite,
         ]
         .iter()
         .map(|k| self.get(*k))
@@ -231,6 +232,38 @@ impl<S: Store> Store for CountingStore<S> {
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         self.tick(OpKind::Get);
         self.returned(self.inner.get(table, key).await, item_opt)
+    }
+    async fn get_projected(
+        &self,
+        table: &str,
+        key: &Key,
+        projection: &[Path],
+    ) -> Result<Option<Item>, StoreError> {
+        self.tick(OpKind::Get);
+        self.returned(
+            self.inner.get_projected(table, key, projection).await,
+            item_opt,
+        )
+    }
+    async fn batch_get(&self, req: BatchGet) -> Result<Vec<Option<Item>>, StoreError> {
+        self.tick(OpKind::BatchGet);
+        self.wrote(req.keys.iter().map(key_size).sum());
+        self.returned(self.inner.batch_get(req).await, |items| {
+            items.iter().map(item_opt).sum()
+        })
+    }
+    async fn batch_write(&self, req: BatchWrite) -> Result<(), StoreError> {
+        self.tick(OpKind::BatchWrite);
+        self.wrote(
+            req.ops
+                .iter()
+                .map(|op| match op {
+                    BatchWriteOp::Put { item, .. } => item_size(item),
+                    BatchWriteOp::Delete { key, .. } => key_size(key),
+                })
+                .sum(),
+        );
+        self.inner.batch_write(req).await
     }
     async fn put(&self, req: Put) -> Result<Option<Item>, StoreError> {
         self.tick(OpKind::Put);

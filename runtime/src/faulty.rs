@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::store::{
-    CancellationReason, Delete, Item, Key, Page, Put, Query, Scan, Store, StoreError, TableSpec,
+    BatchGet, BatchWrite, CancellationReason, Delete, Path, Item, Key, Page, Put, Query, Scan, Store, StoreError, TableSpec,
     TransactWrite, Update,
 };
 
@@ -182,6 +182,30 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         self.before("get", table, false)?;
         self.inner.get(table, key).await
+    }
+    async fn get_projected(
+        &self,
+        table: &str,
+        key: &Key,
+        projection: &[Path],
+    ) -> Result<Option<Item>, StoreError> {
+        self.before("get", table, false)?;
+        self.inner.get_projected(table, key, projection).await
+    }
+    async fn batch_get(&self, req: BatchGet) -> Result<Vec<Option<Item>>, StoreError> {
+        self.before("batch_get", &req.table, false)?;
+        self.inner.batch_get(req).await
+    }
+    async fn batch_write(&self, req: BatchWrite) -> Result<(), StoreError> {
+        let table = req
+            .ops
+            .first()
+            .map(|o| o.table().to_owned())
+            .unwrap_or_default();
+        // Throttled as a whole (as DynamoDB may); a conflict does not apply to batches.
+        self.before("batch_write", &table, false)?;
+        let out = self.inner.batch_write(req).await;
+        self.after("batch_write", &table, out)
     }
     async fn put(&self, req: Put) -> Result<Option<Item>, StoreError> {
         let table = req.table.clone();

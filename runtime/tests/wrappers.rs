@@ -80,6 +80,26 @@ async fn counting_store_counts_every_round_trip_by_kind() {
         (3, 3),
         "the item a failed condition returns is read"
     );
+    // A projected get counts as a get; batches as their own kinds (a batch write writes).
+    let before = store.counts();
+    store
+        .get_projected("cnt", &Key::new("b"), &[Path::attr("pk")])
+        .await
+        .unwrap();
+    store
+        .batch_get(BatchGet::new("cnt", [Key::new("a"), Key::new("b")]))
+        .await
+        .unwrap();
+    store
+        .batch_write(BatchWrite::new().delete("cnt", Key::new("b")))
+        .await
+        .unwrap();
+    let d = store.counts().since(&before);
+    assert_eq!(
+        OpKind::ALL.map(|k| d.get(k)),
+        [1, 0, 0, 0, 0, 0, 0, 1, 1, 0]
+    );
+    assert_eq!((d.total_data(), d.writes()), (3, 1));
     store.reset();
     assert_eq!(store.counts().total_data(), 0);
 }

@@ -124,6 +124,17 @@ impl Expr {
         }
         out
     }
+    /// A `ProjectionExpression` of `paths` and the key attributes `keys`.
+    pub(super) fn projection(&mut self, paths: &[Path], keys: &[&str]) -> String {
+        let mut parts: Vec<String> = keys.iter().map(|k| self.name(k)).collect();
+        for p in paths {
+            let rendered = self.path(p);
+            if !parts.contains(&rendered) {
+                parts.push(rendered);
+            }
+        }
+        parts.join(", ")
+    }
     pub(super) fn names(&self) -> Option<HashMap<String, String>> {
         (!self.names.is_empty()).then(|| self.names.clone())
     }

@@ -13,6 +13,7 @@
 //! errors onto [`StoreError`]), `table` (table creation and deletion, the schema cache) and
 //! `transact` (transactions).
 
+mod batch;
 mod convert;
 mod error;
 mod expr;
@@ -28,7 +29,8 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::ReturnValue;
 
 use crate::store::{
-    Delete, Item, Key, Page, Put, Query, ReturnValues, Scan, Store, StoreError, TableSpec,
+    BatchGet, BatchWrite, Delete, Item, Key, Page, Path, Put, Query, ReturnValues, Scan, Store,
+    StoreError, TableSpec,
     TransactWrite, Update, validate,
 };
 use convert::{from_item, key_map, page, to_av, to_item};
@@ -179,6 +181,23 @@ impl Store for DynamoDbStore {
         out.item().map(from_item).transpose()
     }
 
+    async fn get_projected(
+        &self,
+        table: &str,
+        key: &Key,
+        projection: &[Path],
+    ) -> Result<Option<Item>, StoreError> {
+        batch::get_projected(self, table, key, projection).await
+    }
+
+    async fn batch_get(&self, req: BatchGet) -> Result<Vec<Option<Item>>, StoreError> {
+        batch::batch_get(self, req).await
+    }
+
+    async fn batch_write(&self, req: BatchWrite) -> Result<(), StoreError> {
+        batch::batch_write(self, req).await
+    }
+
     async fn put(&self, req: Put) -> Result<Option<Item>, StoreError> {
         let spec = self.spec(&req.table).await?;
         let key = validate::put(&spec, &req)?;
@@ -302,9 +321,17 @@ impl Store for DynamoDbStore {
         if let Some(k) = &req.start_after {
             validate::key(&spec, k)?;
         }
+        let projection = match &req.projection {
+            Some(p) => {
+                validate::projection(p)?;
+                Some(ex.projection(p, &spec.key_names()))
+            }
+            None => None,
+        };
         let out = self
             .client
             .query()
+            .set_projection_expression(projection)
             .table_name(&req.table)
             .key_condition_expression(key_cond)
             .set_expression_attribute_names(ex.names())

@@ -38,10 +38,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::eval::eval_condition;
+use crate::store::eval::{self, eval_condition};
 use crate::store::{
-    CancellationReason, Delete, Item, Key, Page, Put, Query, ReturnValues, Scan, Store, StoreError,
-    TableSpec, TransactOp, TransactWrite, Update, validate,
+    BatchGet, BatchWrite, BatchWriteOp, CancellationReason, Delete, Item, Key, Page, Path, Put,
+    Query, ReturnValues, Scan, Store, StoreError, TableSpec, TransactOp, TransactWrite, Update,
+    validate,
 };
 
 /// The table schemas seen so far, by name.
@@ -362,6 +363,73 @@ impl Store for EmbeddedStore {
         self.reading(move |c| load(c, &table, &key)).await
     }
 
+    async fn get_projected(
+        &self,
+        table: &str,
+        key: &Key,
+        projection: &[Path],
+    ) -> Result<Option<Item>, StoreError> {
+        let spec = self.spec(table).await?;
+        validate::key(&spec, key)?;
+        validate::projection(projection)?;
+        let (table, key, paths) = (table.to_owned(), key.clone(), projection.to_vec());
+        self.reading(move |c| {
+            Ok(load(c, &table, &key)?.map(|i| eval::project(&i, &paths, &spec.key_names())))
+        })
+        .await
+    }
+
+    async fn batch_get(&self, req: BatchGet) -> Result<Vec<Option<Item>>, StoreError> {
+        let spec = self.spec(&req.table).await?;
+        validate::batch_get(&spec, &req)?;
+        // One read transaction: the items as of one moment, as one round trip.
+        self.reading(move |c| {
+            let tx = c.unchecked_transaction().map_err(sql_err)?;
+            let out = req
+                .keys
+                .iter()
+                .map(|k| {
+                    Ok(load(&tx, &req.table, k)?.map(|i| match &req.projection {
+                        Some(p) => eval::project(&i, p, &spec.key_names()),
+                        None => i,
+                    }))
+                })
+                .collect::<Result<Vec<_>, StoreError>>();
+            tx.finish().map_err(sql_err)?;
+            out
+        })
+        .await
+    }
+
+    async fn batch_write(&self, req: BatchWrite) -> Result<(), StoreError> {
+        validate::batch_write(&req)?;
+        let mut keys = Vec::with_capacity(req.ops.len());
+        for op in &req.ops {
+            let spec = self.spec(op.table()).await?;
+            keys.push((spec.name.clone(), validate::batch_op(&spec, op)?));
+        }
+        validate::distinct_items(&keys)?;
+        let specs = self.inner.specs.clone();
+        self.inner
+            .writer
+            .submit(move |tx| {
+                for (op, (_, key)) in req.ops.iter().zip(&keys) {
+                    let existed = load_checked(&specs, tx, op.table(), key)?.is_some();
+                    match op {
+                        BatchWriteOp::Put { table, item } => {
+                            store_item(tx.write(), table, key, item, existed)?
+                        }
+                        BatchWriteOp::Delete { table, .. } if existed => {
+                            remove_item(tx.write(), table, key)?
+                        }
+                        BatchWriteOp::Delete { .. } => {}
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn put(&self, req: Put) -> Result<Option<Item>, StoreError> {
         let spec = self.spec(&req.table).await?;
         let key = validate::put(&spec, &req)?;
@@ -464,8 +532,19 @@ impl Store for EmbeddedStore {
             validate::key(&spec, k)?;
         }
         let limit = page_limit(req.limit, "query")?;
-        self.reading(move |c| sql::query_page(c, &spec, &req, limit))
-            .await
+        if let Some(p) = &req.projection {
+            validate::projection(p)?;
+        }
+        self.reading(move |c| {
+            let mut page = sql::query_page(c, &spec, &req, limit)?;
+            if let Some(p) = &req.projection {
+                for item in &mut page.items {
+                    *item = eval::project(item, p, &spec.key_names());
+                }
+            }
+            Ok(page)
+        })
+        .await
     }
 
     async fn scan(&self, req: Scan) -> Result<Page, StoreError> {

@@ -20,6 +20,67 @@ pub fn resolve<'a>(item: &'a Item, path: &Path) -> Option<&'a AttrValue> {
     Some(cur)
 }
 
+/// The parts of `item` that `paths` name, plus the attributes `keep` (its key attributes),
+/// as DynamoDB's `ProjectionExpression` returns them: absent parts are left out, nested
+/// ones come back inside their enclosing maps and lists (a list keeps the elements named,
+/// in index order). The paths must not overlap ([`super::validate::projection`]).
+pub fn project(item: &Item, paths: &[Path], keep: &[&str]) -> Item {
+    /// What is asked of one value: all of it, or some of its entries / elements.
+    #[derive(Default)]
+    struct Want {
+        all: bool,
+        keys: std::collections::BTreeMap<String, Want>,
+        indices: std::collections::BTreeMap<usize, Want>,
+    }
+    fn pick(v: &AttrValue, want: &Want) -> Option<AttrValue> {
+        if want.all {
+            return Some(v.clone());
+        }
+        match v {
+            AttrValue::M(m) if !want.keys.is_empty() => {
+                let out: std::collections::BTreeMap<String, AttrValue> = want
+                    .keys
+                    .iter()
+                    .filter_map(|(k, w)| Some((k.clone(), pick(m.get(k)?, w)?)))
+                    .collect();
+                (!out.is_empty()).then_some(AttrValue::M(out))
+            }
+            AttrValue::L(l) if !want.indices.is_empty() => {
+                let out: Vec<AttrValue> = want
+                    .indices
+                    .iter()
+                    .filter_map(|(i, w)| pick(l.get(*i)?, w))
+                    .collect();
+                (!out.is_empty()).then_some(AttrValue::L(out))
+            }
+            _ => None,
+        }
+    }
+    let mut wants: std::collections::BTreeMap<&str, Want> = Default::default();
+    for p in paths {
+        let mut w = wants.entry(p.attr_name()).or_default();
+        for e in p.elems() {
+            w = match e {
+                PathElem::Key(k) => w.keys.entry(k.clone()).or_default(),
+                PathElem::Index(i) => w.indices.entry(*i).or_default(),
+            };
+        }
+        w.all = true;
+    }
+    let mut out = Item::new();
+    for (name, want) in &wants {
+        if let Some(v) = item.get(*name).and_then(|v| pick(v, want)) {
+            out.insert((*name).to_owned(), v);
+        }
+    }
+    for k in keep {
+        if let Some(v) = item.get(*k) {
+            out.insert((*k).to_owned(), v.clone());
+        }
+    }
+    out
+}
+
 fn compare(a: &AttrValue, b: &AttrValue) -> Option<Ordering> {
     match (a, b) {
         (AttrValue::N(x), AttrValue::N(y)) => Some(x.cmp(y)),

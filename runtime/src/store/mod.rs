@@ -331,6 +331,8 @@ pub struct Query {
     pub start_after: Option<Key>,
     /// Descending sort-key order.
     pub descending: bool,
+    /// Only these parts of each item (and its key attributes); `None`: whole items.
+    pub projection: Option<Vec<Path>>,
 }
 
 impl Query {
@@ -343,6 +345,7 @@ impl Query {
             limit: None,
             start_after: None,
             descending: false,
+            projection: None,
         }
     }
     /// Only sort keys starting with `prefix`.
@@ -363,6 +366,112 @@ impl Query {
     /// Descending order.
     pub fn descending(mut self) -> Query {
         self.descending = true;
+        self
+    }
+    /// Only the parts `paths` name of each item (see [`Store::get_projected`]).
+    pub fn project(mut self, paths: impl IntoIterator<Item = Path>) -> Query {
+        self.projection = Some(paths.into_iter().collect());
+        self
+    }
+}
+
+impl TableSpec {
+    /// The names of its key attributes (what a projection always keeps).
+    pub fn key_names(&self) -> Vec<&str> {
+        std::iter::once(self.partition_key.name.as_str())
+            .chain(self.sort_key.as_ref().map(|s| s.name.as_str()))
+            .collect()
+    }
+}
+
+/// Most keys in one [`BatchGet`] (DynamoDB's `BatchGetItem` limit).
+pub const MAX_BATCH_GET: usize = 100;
+/// Most operations in one [`BatchWrite`] (DynamoDB's `BatchWriteItem` limit).
+pub const MAX_BATCH_WRITE: usize = 25;
+
+/// Consistent reads of up to [`MAX_BATCH_GET`] items of one table in one round trip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchGet {
+    /// The table.
+    pub table: String,
+    /// The items' keys, distinct.
+    pub keys: Vec<Key>,
+    /// Only these parts of each item (and its key attributes); `None`: whole items.
+    pub projection: Option<Vec<Path>>,
+}
+
+impl BatchGet {
+    /// A read of the items at `keys` of `table`.
+    pub fn new(table: impl Into<String>, keys: impl IntoIterator<Item = Key>) -> BatchGet {
+        BatchGet {
+            table: table.into(),
+            keys: keys.into_iter().collect(),
+            projection: None,
+        }
+    }
+    /// Only the parts `paths` name of each item.
+    pub fn project(mut self, paths: impl IntoIterator<Item = Path>) -> BatchGet {
+        self.projection = Some(paths.into_iter().collect());
+        self
+    }
+}
+
+/// One operation of a [`BatchWrite`]: an unconditional put or delete.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchWriteOp {
+    /// Writes a whole item.
+    Put {
+        /// The table.
+        table: String,
+        /// The item.
+        item: Item,
+    },
+    /// Deletes an item (nothing if it does not exist).
+    Delete {
+        /// The table.
+        table: String,
+        /// The item's key.
+        key: Key,
+    },
+}
+
+impl BatchWriteOp {
+    /// The table it writes.
+    pub fn table(&self) -> &str {
+        match self {
+            BatchWriteOp::Put { table, .. } | BatchWriteOp::Delete { table, .. } => table,
+        }
+    }
+}
+
+/// Up to [`MAX_BATCH_WRITE`] unconditional puts and deletes, of distinct items in any
+/// tables, in one round trip. Each applies on its own (not all-or-nothing, as on DynamoDB):
+/// when it returns `Ok`, all did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchWrite {
+    /// The operations.
+    pub ops: Vec<BatchWriteOp>,
+}
+
+impl BatchWrite {
+    /// An empty batch.
+    pub fn new() -> BatchWrite {
+        BatchWrite::default()
+    }
+    /// Adds a put of `item` into `table`.
+    pub fn put(mut self, table: impl Into<String>, item: Item) -> BatchWrite {
+        self.ops.push(BatchWriteOp::Put {
+            table: table.into(),
+            item,
+        });
+        self
+    }
+    /// Adds a delete of `key` from `table`.
+    pub fn delete(mut self, table: impl Into<String>, key: Key) -> BatchWrite {
+        self.ops.push(BatchWriteOp::Delete {
+            table: table.into(),
+            key,
+        });
         self
     }
 }
@@ -412,7 +521,7 @@ pub struct Page {
 /// Kinds of store operations, for counting round trips.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OpKind {
-    /// [`Store::get`].
+    /// [`Store::get`] and [`Store::get_projected`].
     Get,
     /// [`Store::put`].
     Put,
@@ -426,13 +535,17 @@ pub enum OpKind {
     Scan,
     /// [`Store::transact_write`].
     TransactWrite,
-    /// Table management (create, delete, describe).
+    /// [`Store::batch_get`].
+    BatchGet,
+    /// [`Store::batch_write`].
+    BatchWrite,
+    /// Table management (create, delete, describe, list).
     Admin,
 }
 
 impl OpKind {
     /// Every kind, in display order.
-    pub const ALL: [OpKind; 8] = [
+    pub const ALL: [OpKind; 10] = [
         OpKind::Get,
         OpKind::Put,
         OpKind::Update,
@@ -440,6 +553,8 @@ impl OpKind {
         OpKind::Query,
         OpKind::Scan,
         OpKind::TransactWrite,
+        OpKind::BatchGet,
+        OpKind::BatchWrite,
         OpKind::Admin,
     ];
     /// A short lowercase name.
@@ -452,6 +567,8 @@ impl OpKind {
             OpKind::Query => "query",
             OpKind::Scan => "scan",
             OpKind::TransactWrite => "transact_write",
+            OpKind::BatchGet => "batch_get",
+            OpKind::BatchWrite => "batch_write",
             OpKind::Admin => "admin",
         }
     }
@@ -481,6 +598,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Consistent read of one item.
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Consistent read of the parts of one item that `projection` names (attributes, map
+    /// entries `a.k`, list elements `a[i]`), plus its key attributes: what is absent is
+    /// left out; nested parts come back inside their enclosing maps and lists. `None` when
+    /// the item does not exist. What a read that needs one entry of a large item uses, so
+    /// it does not pay for (or bill) the rest.
+    async fn get_projected(
+        &self,
+        table: &str,
+        key: &Key,
+        projection: &[Path],
+    ) -> Result<Option<Item>, StoreError>;
+
+    /// Consistent reads of several items of one table ([`BatchGet`]), in the order of the
+    /// keys asked for (`None`: no such item).
+    async fn batch_get(&self, req: BatchGet) -> Result<Vec<Option<Item>>, StoreError>;
+
+    /// Unconditional puts and deletes of several items ([`BatchWrite`]).
+    async fn batch_write(&self, req: BatchWrite) -> Result<(), StoreError>;
 
     /// Writes a whole item. Returns the replaced item when asked.
     async fn put(&self, req: Put) -> Result<Option<Item>, StoreError>;
@@ -553,6 +689,20 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     async fn get(&self, table: &str, key: &Key) -> Result<Option<Item>, StoreError> {
         (**self).get(table, key).await
+    }
+    async fn get_projected(
+        &self,
+        table: &str,
+        key: &Key,
+        projection: &[Path],
+    ) -> Result<Option<Item>, StoreError> {
+        (**self).get_projected(table, key, projection).await
+    }
+    async fn batch_get(&self, req: BatchGet) -> Result<Vec<Option<Item>>, StoreError> {
+        (**self).batch_get(req).await
+    }
+    async fn batch_write(&self, req: BatchWrite) -> Result<(), StoreError> {
+        (**self).batch_write(req).await
     }
     async fn put(&self, req: Put) -> Result<Option<Item>, StoreError> {
         (**self).put(req).await

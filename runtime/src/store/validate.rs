@@ -7,8 +7,8 @@ use super::error::StoreError;
 use super::expr::{Path, UpdateAction};
 use super::value::{AttrValue, Item, Key, KeyType, KeyValue};
 use super::{
-    Condition, MAX_ITEM_SIZE, MAX_TRANSACTION_ITEMS, Put, TableSpec, TransactOp, TransactWrite,
-    Update,
+    BatchGet, BatchWrite, BatchWriteOp, Condition, MAX_BATCH_GET, MAX_BATCH_WRITE, MAX_ITEM_SIZE,
+    MAX_TRANSACTION_ITEMS, Put, TableSpec, TransactOp, TransactWrite, Update,
 };
 
 /// Maximum size of a partition key value, in bytes.
@@ -334,4 +334,73 @@ pub fn distinct_items(keys: &[(String, Key)]) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Checks a projection: 1 to 100 valid paths, no two overlapping (DynamoDB refuses a path
+/// inside another one).
+pub fn projection(paths: &[Path]) -> Result<(), StoreError> {
+    if paths.is_empty() || paths.len() > 100 {
+        return Err(StoreError::validation(
+            format!("{} paths", paths.len()),
+            "a projection names 1 to 100 paths",
+        ));
+    }
+    for (i, p) in paths.iter().enumerate() {
+        p.validate()?;
+        if let Some(q) = paths[..i].iter().find(|q| q.overlaps(p)) {
+            return Err(StoreError::validation(
+                format!("{q} and {p}"),
+                "two paths of a projection overlap",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a batch read: 1 to [`MAX_BATCH_GET`] distinct keys of the table, and its
+/// projection.
+pub fn batch_get(spec: &TableSpec, req: &BatchGet) -> Result<(), StoreError> {
+    let n = req.keys.len();
+    if n == 0 || n > MAX_BATCH_GET {
+        return Err(StoreError::validation(
+            format!("{n} keys"),
+            format!("a batch get reads 1 to {MAX_BATCH_GET} items"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for k in &req.keys {
+        key(spec, k)?;
+        if !seen.insert(k) {
+            return Err(StoreError::validation(
+                format!("{} {k}", req.table),
+                "a batch get cannot read one item twice",
+            ));
+        }
+    }
+    req.projection.as_deref().map_or(Ok(()), projection)
+}
+
+/// Checks the shape of a batch write (1 to [`MAX_BATCH_WRITE`] operations); the caller
+/// checks each against its table with [`batch_op`] and that items are distinct with
+/// [`distinct_items`].
+pub fn batch_write(req: &BatchWrite) -> Result<(), StoreError> {
+    let n = req.ops.len();
+    if n == 0 || n > MAX_BATCH_WRITE {
+        return Err(StoreError::validation(
+            format!("{n} operations"),
+            format!("a batch write has 1 to {MAX_BATCH_WRITE} operations"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one batch-write operation against its table's schema and returns its key.
+pub fn batch_op(spec: &TableSpec, op: &BatchWriteOp) -> Result<Key, StoreError> {
+    match op {
+        BatchWriteOp::Put { table, item } => put(spec, &Put::new(table.clone(), item.clone())),
+        BatchWriteOp::Delete { key: k, .. } => {
+            key(spec, k)?;
+            Ok(k.clone())
+        }
+    }
 }

@@ -53,7 +53,8 @@ macro_rules! conformance_suite {
             scan_pagination, item_size_limit, transaction_applies_all,
             transaction_cancellation_reasons, transaction_limits, transaction_idempotency_token,
             bad_input_is_rejected, names_with_any_characters, binary_keys,
-            concurrent_compare_and_set, list_tables_by_prefix);
+            concurrent_compare_and_set, list_tables_by_prefix, projections, batch_get_reads_in_order,
+            batch_write_puts_and_deletes);
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -135,6 +136,176 @@ pub async fn list_tables_by_prefix(fx: &Fixture) {
             .unwrap()
             .is_empty()
     );
+}
+
+fn map(pairs: &[(&str, AttrValue)]) -> AttrValue {
+    AttrValue::M(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+}
+
+pub async fn projections(fx: &Fixture) {
+    let t = fx.sorted_table("proj").await;
+    let row = |sk: &str| {
+        item(&[
+            ("pk", "a".into()),
+            ("sk", sk.into()),
+            ("V", num("1")),
+            ("big", AttrValue::S("x".repeat(2000))),
+            ("L", map(&[("e1", "w".into()), ("e2", "d".into()), ("odd key.[0]", "o".into())])),
+            ("list", AttrValue::L(vec!["l0".into(), "l1".into(), "l2".into()])),
+        ])
+    };
+    for sk in ["r0", "r1", "r2"] {
+        fx.store.put(Put::new(&t, row(sk))).await.unwrap();
+    }
+    let key = Key::with_sort("a", "r1");
+    let get = |paths: Vec<Path>| {
+        let (store, t, key) = (fx.store.clone(), t.clone(), key.clone());
+        async move { store.get_projected(&t, &key, &paths).await }
+    };
+    // Attributes and map entries: only those, inside their maps, with the key attributes.
+    let got = get(vec![Path::attr("V"), Path::attr("L").key("e2")]).await.unwrap();
+    assert_eq!(
+        got,
+        Some(item(&[
+            ("pk", "a".into()),
+            ("sk", "r1".into()),
+            ("V", num("1")),
+            ("L", map(&[("e2", "d".into())])),
+        ]))
+    );
+    // A name with the characters of the path syntax is a name.
+    let got = get(vec![Path::attr("L").key("odd key.[0]")]).await.unwrap().unwrap();
+    assert_eq!(got.get("L"), Some(&map(&[("odd key.[0]", "o".into())])));
+    // List elements, in index order; what is absent is left out, a map left empty too.
+    let got = get(vec![Path::attr("list").index(2), Path::attr("list").index(0)])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.get("list"), Some(&AttrValue::L(vec!["l0".into(), "l2".into()])));
+    let got = get(vec![Path::attr("L").key("nope"), Path::attr("gone"), Path::attr("list").index(9)])
+        .await
+        .unwrap();
+    assert_eq!(got, Some(item(&[("pk", "a".into()), ("sk", "r1".into())])));
+    // A missing item is none.
+    assert_eq!(
+        fx.store
+            .get_projected(&t, &Key::with_sort("a", "zz"), &[Path::attr("V")])
+            .await
+            .unwrap(),
+        None
+    );
+    // Bad projections are refused, naming what is wrong.
+    let err = get(vec![]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Validation { .. }), "{err}");
+    let err = get(vec![Path::attr("L"), Path::attr("L").key("e1")]).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Validation { message, .. } if message.contains("overlap")),
+        "{err}"
+    );
+    // A projected query keeps its pages and their order.
+    let mut q = Query::new(&t, "a")
+        .limit(2)
+        .project([Path::attr("L").key("e1")]);
+    let mut seen = Vec::new();
+    loop {
+        let page = fx.store.query(q.clone()).await.unwrap();
+        for i in &page.items {
+            assert_eq!(i.get("L"), Some(&map(&[("e1", "w".into())])));
+            assert!(i.get("big").is_none() && i.get("V").is_none());
+            seen.push(i.get("sk").unwrap().as_s().unwrap().to_owned());
+        }
+        match page.last_key {
+            Some(k) => q.start_after = Some(k),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["r0", "r1", "r2"]);
+}
+
+pub async fn batch_get_reads_in_order(fx: &Fixture) {
+    let t = fx.table("bget").await;
+    for k in ["k1", "k2", "k3"] {
+        fx.store
+            .put(Put::new(&t, item(&[("pk", k.into()), ("v", k.into()), ("w", num("2"))])))
+            .await
+            .unwrap();
+    }
+    let keys = ["k3", "missing", "k1"].map(Key::new);
+    let got = fx.store.batch_get(BatchGet::new(&t, keys.clone())).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Some(item(&[("pk", "k3".into()), ("v", "k3".into()), ("w", num("2"))])),
+            None,
+            Some(item(&[("pk", "k1".into()), ("v", "k1".into()), ("w", num("2"))])),
+        ]
+    );
+    let got = fx
+        .store
+        .batch_get(BatchGet::new(&t, keys).project([Path::attr("w")]))
+        .await
+        .unwrap();
+    assert_eq!(got[0], Some(item(&[("pk", "k3".into()), ("w", num("2"))])));
+    // 100 keys in one call; 101, none, or one twice are refused.
+    let many: Vec<Key> = (0..MAX_BATCH_GET).map(|i| Key::new(format!("n{i}"))).collect();
+    let got = fx.store.batch_get(BatchGet::new(&t, many.clone())).await.unwrap();
+    assert!(got.len() == MAX_BATCH_GET && got.iter().all(Option::is_none));
+    let mut too_many = many;
+    too_many.push(Key::new("one more"));
+    for bad in [too_many, vec![], vec![Key::new("k1"), Key::new("k1")]] {
+        let err = fx.store.batch_get(BatchGet::new(&t, bad)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Validation { .. }), "{err}");
+    }
+    let err = fx
+        .store
+        .batch_get(BatchGet::new(fx.name("no_such_table"), [Key::new("k")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::TableNotFound { .. }), "{err}");
+}
+
+pub async fn batch_write_puts_and_deletes(fx: &Fixture) {
+    let a = fx.table("bw_a").await;
+    let b = fx.sorted_table("bw_b").await;
+    fx.store.put(Put::new(&a, item(&[("pk", "old".into())]))).await.unwrap();
+    fx.store
+        .put(Put::new(&b, item(&[("pk", "p".into()), ("sk", "s1".into())])))
+        .await
+        .unwrap();
+    let req = BatchWrite::new()
+        .put(&a, item(&[("pk", "new".into()), ("v", num("7"))]))
+        .delete(&a, Key::new("old"))
+        .delete(&a, Key::new("never-was"))
+        .delete(&b, Key::with_sort("p", "s1"))
+        .put(&b, item(&[("pk", "p".into()), ("sk", "s2".into())]));
+    fx.store.batch_write(req).await.unwrap();
+    assert_eq!(
+        fx.store.get(&a, &Key::new("new")).await.unwrap(),
+        Some(item(&[("pk", "new".into()), ("v", num("7"))]))
+    );
+    assert_eq!(fx.store.get(&a, &Key::new("old")).await.unwrap(), None);
+    assert_eq!(fx.store.get(&b, &Key::with_sort("p", "s1")).await.unwrap(), None);
+    assert!(fx.store.get(&b, &Key::with_sort("p", "s2")).await.unwrap().is_some());
+    // 25 operations in one call; 26, none, one item twice, or a bad key are refused, and
+    // nothing of a refused batch is applied.
+    let full = (0..MAX_BATCH_WRITE).fold(BatchWrite::new(), |w, i| {
+        w.put(&a, item(&[("pk", format!("m{i}").into())]))
+    });
+    fx.store.batch_write(full.clone()).await.unwrap();
+    let over = full.put(&a, item(&[("pk", "over".into())]));
+    let twice = BatchWrite::new()
+        .put(&a, item(&[("pk", "t".into())]))
+        .delete(&a, Key::new("t"));
+    let bad_key = BatchWrite::new()
+        .put(&a, item(&[("pk", "fine".into())]))
+        .delete(&b, Key::new("no sort key"));
+    for bad in [over, BatchWrite::new(), twice, bad_key] {
+        let err = fx.store.batch_write(bad).await.unwrap_err();
+        assert!(matches!(err, StoreError::Validation { .. }), "{err}");
+    }
+    for k in ["over", "t", "fine"] {
+        assert_eq!(fx.store.get(&a, &Key::new(k)).await.unwrap(), None, "{k}");
+    }
 }
 
 pub async fn all_value_types_round_trip(fx: &Fixture) {
