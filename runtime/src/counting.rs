@@ -29,8 +29,9 @@ use async_trait::async_trait;
 
 use crate::store::validate::{item_size, value_size};
 use crate::store::{
-    BatchGet, BatchWrite, BatchWriteOp, CancellationReason, Delete, Path, Item, Key, KeyValue, OpKind, Page, Put, Query, Scan, Store,
-    StoreError, TableSpec, TransactOp, TransactWrite, Update, UpdateAction,
+    BatchGet, BatchWrite, BatchWriteOp, CancellationReason, Delete, Item, Key, KeyValue, OpKind,
+    Page, Path, Put, Query, Scan, Store, StoreError, TableSpec, TransactOp, TransactWrite, Update,
+    UpdateAction,
 };
 
 /// Round trips per operation kind, and bytes read and written.

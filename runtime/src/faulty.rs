@@ -24,8 +24,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::store::{
-    BatchGet, BatchWrite, CancellationReason, Delete, Path, Item, Key, Page, Put, Query, Scan, Store, StoreError, TableSpec,
-    TransactWrite, Update,
+    BatchGet, BatchWrite, CancellationReason, Delete, Item, Key, Page, Path, Put, Query, Scan,
+    Store, StoreError, TableSpec, TransactWrite, Update,
 };
 
 /// Rates (0.0–1.0) of each injected failure, and the seed.

@@ -117,22 +117,23 @@ pub async fn get_at(
         .map(|i| LogRecord::from_item(&i)))
 }
 
-/// Deletes every record of `instance`; returns how many.
+/// Deletes every record of `instance` (one projected query for their keys, then batches of
+/// deletes); returns how many.
 pub async fn delete_instance(
     store: &dyn Store,
     table: &str,
     instance: &str,
 ) -> Result<usize, StoreError> {
-    use crate::store::{Delete, Key, Query, StoreExt};
-    let items = store.query_all(Query::new(table, instance)).await?;
-    for item in &items {
-        if let Some(step) = item.get(STEP).and_then(AttrValue::as_s) {
-            store
-                .delete(Delete::new(table, Key::with_sort(instance, step)))
-                .await?;
-        }
-    }
-    Ok(items.len())
+    use crate::store::{Key, Query, StoreExt};
+    let query = Query::new(table, instance).project([crate::store::Path::attr(STEP)]);
+    let keys: Vec<Key> = store
+        .query_all(query)
+        .await?
+        .iter()
+        .filter_map(|item| item.get(STEP).and_then(AttrValue::as_s))
+        .map(|step| Key::with_sort(instance, step))
+        .collect();
+    store.delete_all(table, keys).await
 }
 
 /// Every record of `instance`, by sort key (one query, paged): what a re-execution

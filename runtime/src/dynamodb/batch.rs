@@ -84,7 +84,12 @@ pub(super) async fn batch_get(
             .await
             .map_err(|e| map_sdk_err(&req.table, e));
         let out = store.seen(&req.table, out)?;
-        for raw in out.responses().and_then(|r| r.get(&req.table)).into_iter().flatten() {
+        for raw in out
+            .responses()
+            .and_then(|r| r.get(&req.table))
+            .into_iter()
+            .flatten()
+        {
             let item = from_item(raw)?;
             found.insert(spec.key_of(&item)?, item);
         }

@@ -30,8 +30,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 
 use crate::store::{
     BatchGet, BatchWrite, Delete, Item, Key, Page, Path, Put, Query, ReturnValues, Scan, Store,
-    StoreError, TableSpec,
-    TransactWrite, Update, validate,
+    StoreError, TableSpec, TransactWrite, Update, validate,
 };
 use convert::{from_item, key_map, page, to_av, to_item};
 use error::{map_sdk_err, map_write_err};

@@ -653,6 +653,17 @@ pub trait StoreExt: Store {
             }
         }
     }
+    /// Deletes the items at `keys` of `table`, [`MAX_BATCH_WRITE`] per round trip
+    /// ([`Store::batch_write`]); returns how many keys it was given.
+    async fn delete_all(&self, table: &str, keys: Vec<Key>) -> Result<usize, StoreError> {
+        for chunk in keys.chunks(MAX_BATCH_WRITE) {
+            let req = chunk
+                .iter()
+                .fold(BatchWrite::new(), |w, k| w.delete(table, k.clone()));
+            self.batch_write(req).await?;
+        }
+        Ok(keys.len())
+    }
     /// Every item of a table (follows pagination).
     async fn scan_all(&self, table: &str) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();

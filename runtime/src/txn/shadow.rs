@@ -201,18 +201,22 @@ pub(crate) async fn collect_shadow(
         if !finished {
             continue;
         }
-        let mut sorts: Vec<&str> = items
+        // Every item but the marker in batches, then the marker last: a pass that crashes
+        // in between finds the transaction again.
+        let keys: Vec<Key> = items
             .iter()
             .filter_map(|i| i.get(DAAL_ROW).and_then(AttrValue::as_s))
             .filter(|s| *s != marker)
+            .map(|s| Key::with_sort(txn.as_str(), s))
             .collect();
-        sorts.push(&marker);
-        for sort in sorts {
-            store
-                .delete(Delete::new(shadow, Key::with_sort(txn.as_str(), sort)))
-                .await?;
-            removed += 1;
-        }
+        removed += store.delete_all(shadow, keys).await?;
+        store
+            .delete(Delete::new(
+                shadow,
+                Key::with_sort(txn.as_str(), marker.as_str()),
+            ))
+            .await?;
+        removed += 1;
     }
     Ok(removed)
 }

@@ -139,7 +139,12 @@ pub async fn list_tables_by_prefix(fx: &Fixture) {
 }
 
 fn map(pairs: &[(&str, AttrValue)]) -> AttrValue {
-    AttrValue::M(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    AttrValue::M(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
 }
 
 pub async fn projections(fx: &Fixture) {
@@ -150,8 +155,18 @@ pub async fn projections(fx: &Fixture) {
             ("sk", sk.into()),
             ("V", num("1")),
             ("big", AttrValue::S("x".repeat(2000))),
-            ("L", map(&[("e1", "w".into()), ("e2", "d".into()), ("odd key.[0]", "o".into())])),
-            ("list", AttrValue::L(vec!["l0".into(), "l1".into(), "l2".into()])),
+            (
+                "L",
+                map(&[
+                    ("e1", "w".into()),
+                    ("e2", "d".into()),
+                    ("odd key.[0]", "o".into()),
+                ]),
+            ),
+            (
+                "list",
+                AttrValue::L(vec!["l0".into(), "l1".into(), "l2".into()]),
+            ),
         ])
     };
     for sk in ["r0", "r1", "r2"] {
@@ -163,7 +178,9 @@ pub async fn projections(fx: &Fixture) {
         async move { store.get_projected(&t, &key, &paths).await }
     };
     // Attributes and map entries: only those, inside their maps, with the key attributes.
-    let got = get(vec![Path::attr("V"), Path::attr("L").key("e2")]).await.unwrap();
+    let got = get(vec![Path::attr("V"), Path::attr("L").key("e2")])
+        .await
+        .unwrap();
     assert_eq!(
         got,
         Some(item(&[
@@ -174,17 +191,30 @@ pub async fn projections(fx: &Fixture) {
         ]))
     );
     // A name with the characters of the path syntax is a name.
-    let got = get(vec![Path::attr("L").key("odd key.[0]")]).await.unwrap().unwrap();
-    assert_eq!(got.get("L"), Some(&map(&[("odd key.[0]", "o".into())])));
-    // List elements, in index order; what is absent is left out, a map left empty too.
-    let got = get(vec![Path::attr("list").index(2), Path::attr("list").index(0)])
+    let got = get(vec![Path::attr("L").key("odd key.[0]")])
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(got.get("list"), Some(&AttrValue::L(vec!["l0".into(), "l2".into()])));
-    let got = get(vec![Path::attr("L").key("nope"), Path::attr("gone"), Path::attr("list").index(9)])
-        .await
-        .unwrap();
+    assert_eq!(got.get("L"), Some(&map(&[("odd key.[0]", "o".into())])));
+    // List elements, in index order; what is absent is left out, a map left empty too.
+    let got = get(vec![
+        Path::attr("list").index(2),
+        Path::attr("list").index(0),
+    ])
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        got.get("list"),
+        Some(&AttrValue::L(vec!["l0".into(), "l2".into()]))
+    );
+    let got = get(vec![
+        Path::attr("L").key("nope"),
+        Path::attr("gone"),
+        Path::attr("list").index(9),
+    ])
+    .await
+    .unwrap();
     assert_eq!(got, Some(item(&[("pk", "a".into()), ("sk", "r1".into())])));
     // A missing item is none.
     assert_eq!(
@@ -197,7 +227,9 @@ pub async fn projections(fx: &Fixture) {
     // Bad projections are refused, naming what is wrong.
     let err = get(vec![]).await.unwrap_err();
     assert!(matches!(err, StoreError::Validation { .. }), "{err}");
-    let err = get(vec![Path::attr("L"), Path::attr("L").key("e1")]).await.unwrap_err();
+    let err = get(vec![Path::attr("L"), Path::attr("L").key("e1")])
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, StoreError::Validation { message, .. } if message.contains("overlap")),
         "{err}"
@@ -226,18 +258,33 @@ pub async fn batch_get_reads_in_order(fx: &Fixture) {
     let t = fx.table("bget").await;
     for k in ["k1", "k2", "k3"] {
         fx.store
-            .put(Put::new(&t, item(&[("pk", k.into()), ("v", k.into()), ("w", num("2"))])))
+            .put(Put::new(
+                &t,
+                item(&[("pk", k.into()), ("v", k.into()), ("w", num("2"))]),
+            ))
             .await
             .unwrap();
     }
     let keys = ["k3", "missing", "k1"].map(Key::new);
-    let got = fx.store.batch_get(BatchGet::new(&t, keys.clone())).await.unwrap();
+    let got = fx
+        .store
+        .batch_get(BatchGet::new(&t, keys.clone()))
+        .await
+        .unwrap();
     assert_eq!(
         got,
         vec![
-            Some(item(&[("pk", "k3".into()), ("v", "k3".into()), ("w", num("2"))])),
+            Some(item(&[
+                ("pk", "k3".into()),
+                ("v", "k3".into()),
+                ("w", num("2"))
+            ])),
             None,
-            Some(item(&[("pk", "k1".into()), ("v", "k1".into()), ("w", num("2"))])),
+            Some(item(&[
+                ("pk", "k1".into()),
+                ("v", "k1".into()),
+                ("w", num("2"))
+            ])),
         ]
     );
     let got = fx
@@ -247,13 +294,23 @@ pub async fn batch_get_reads_in_order(fx: &Fixture) {
         .unwrap();
     assert_eq!(got[0], Some(item(&[("pk", "k3".into()), ("w", num("2"))])));
     // 100 keys in one call; 101, none, or one twice are refused.
-    let many: Vec<Key> = (0..MAX_BATCH_GET).map(|i| Key::new(format!("n{i}"))).collect();
-    let got = fx.store.batch_get(BatchGet::new(&t, many.clone())).await.unwrap();
+    let many: Vec<Key> = (0..MAX_BATCH_GET)
+        .map(|i| Key::new(format!("n{i}")))
+        .collect();
+    let got = fx
+        .store
+        .batch_get(BatchGet::new(&t, many.clone()))
+        .await
+        .unwrap();
     assert!(got.len() == MAX_BATCH_GET && got.iter().all(Option::is_none));
     let mut too_many = many;
     too_many.push(Key::new("one more"));
     for bad in [too_many, vec![], vec![Key::new("k1"), Key::new("k1")]] {
-        let err = fx.store.batch_get(BatchGet::new(&t, bad)).await.unwrap_err();
+        let err = fx
+            .store
+            .batch_get(BatchGet::new(&t, bad))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Validation { .. }), "{err}");
     }
     let err = fx
@@ -267,9 +324,15 @@ pub async fn batch_get_reads_in_order(fx: &Fixture) {
 pub async fn batch_write_puts_and_deletes(fx: &Fixture) {
     let a = fx.table("bw_a").await;
     let b = fx.sorted_table("bw_b").await;
-    fx.store.put(Put::new(&a, item(&[("pk", "old".into())]))).await.unwrap();
     fx.store
-        .put(Put::new(&b, item(&[("pk", "p".into()), ("sk", "s1".into())])))
+        .put(Put::new(&a, item(&[("pk", "old".into())])))
+        .await
+        .unwrap();
+    fx.store
+        .put(Put::new(
+            &b,
+            item(&[("pk", "p".into()), ("sk", "s1".into())]),
+        ))
         .await
         .unwrap();
     let req = BatchWrite::new()
@@ -284,8 +347,17 @@ pub async fn batch_write_puts_and_deletes(fx: &Fixture) {
         Some(item(&[("pk", "new".into()), ("v", num("7"))]))
     );
     assert_eq!(fx.store.get(&a, &Key::new("old")).await.unwrap(), None);
-    assert_eq!(fx.store.get(&b, &Key::with_sort("p", "s1")).await.unwrap(), None);
-    assert!(fx.store.get(&b, &Key::with_sort("p", "s2")).await.unwrap().is_some());
+    assert_eq!(
+        fx.store.get(&b, &Key::with_sort("p", "s1")).await.unwrap(),
+        None
+    );
+    assert!(
+        fx.store
+            .get(&b, &Key::with_sort("p", "s2"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     // 25 operations in one call; 26, none, one item twice, or a bad key are refused, and
     // nothing of a refused batch is applied.
     let full = (0..MAX_BATCH_WRITE).fold(BatchWrite::new(), |w, i| {

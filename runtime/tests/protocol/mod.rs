@@ -11,6 +11,7 @@ use beldi_runtime::__internals::{Daal, Row, row_id};
 use beldi_runtime::counting::CountingStore;
 use beldi_runtime::crash::{CrashPoint, FaultPlan};
 use beldi_runtime::explorer::{self, current_value};
+use beldi_runtime::gc::GcConfig;
 use beldi_runtime::platform::{Runtime, RuntimeConfig};
 use beldi_runtime::store::*;
 use beldi_runtime::{BeldiError, Ctx, UserError};
@@ -893,6 +894,26 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
             // write of a fresh key 2 (its first DAAL row holds it), read 2, scan 2.
             ("op_six_steps", 2 + 2 + 1 + 2 + 2 + 2, 1)
         ]
+    );
+    // The garbage collector deletes an instance's log records in batches (one round trip per
+    // 25), not one by one; the intent (a conditional delete) goes last, alone.
+    counting.reset();
+    let report = rt
+        .collect_garbage(&GcConfig {
+            window: std::time::Duration::ZERO,
+            unlink_window: std::time::Duration::ZERO,
+        })
+        .await
+        .unwrap();
+    let c = counting.counts();
+    println!("[{}] GC pass: {report:?}: {c}", b.name());
+    assert_eq!(report.instances, 6);
+    assert!(report.log_records >= 11, "{report:?}");
+    assert_eq!(c.get(OpKind::BatchWrite), 6, "one batch per instance: {c}");
+    assert_eq!(
+        c.get(OpKind::Delete),
+        6,
+        "one conditional delete per intent: {c}"
     );
 }
 
