@@ -153,6 +153,18 @@ pub enum BeldiError {
         /// What the remote said.
         message: String,
     },
+    /// The namespace holds data in a stored format this runtime does not read.
+    #[error(
+        "namespace `{namespace}` holds data in stored format version {found}; this runtime reads and writes version {supported} only: run a runtime of the version that wrote it (nothing was written)"
+    )]
+    FormatVersion {
+        /// The namespace.
+        namespace: String,
+        /// The version its marker says.
+        found: String,
+        /// The version this runtime supports.
+        supported: i64,
+    },
     /// A stored record does not have the expected shape.
     #[error("corrupt {what}: {message}")]
     Corrupt {
@@ -195,6 +207,8 @@ impl BeldiError {
             | BeldiError::Crashed { .. }
             | BeldiError::StepFailed { .. }
             | BeldiError::Remote { .. }
+            // A deployment matter: a runtime of the right version finishes the instance.
+            | BeldiError::FormatVersion { .. }
             | BeldiError::Corrupt { .. } => false,
         }
     }

@@ -15,7 +15,7 @@
 //!    plans), [`schema`] (every stored name, id format and record), [`tables`] (the tables
 //!    of a function).
 //! 2. **Protocol records**: `daal` (the linked DAAL), `log` (the read/scan log), `intent`
-//!    (intents), `invoke` (what a caller logs).
+//!    (intents), `invoke` (what a caller logs), [`format`] (the stored format's version).
 //! 3. **Platform handle**: `invocation` (an [`Invocation`], its [`Execution`], and the
 //!    platform trait the protocol holds instead of the runtime).
 //! 4. **Engine**: `engine` (the state of one execution: steps, crash plan, failure).
@@ -48,6 +48,7 @@ pub(crate) mod engine;
 pub mod error;
 pub mod explorer;
 pub mod faulty;
+pub mod format;
 pub mod gc;
 pub(crate) mod handle;
 pub mod inspect;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["store", "embedded", "dynamodb", "counting", "faulty"],
     &["value", "error", "crash", "schema", "tables"],
-    &["daal", "log", "intent", "invoke"],
+    &["daal", "log", "intent", "invoke", "format"],
     &["invocation"],
     &["engine"],
     &["logged", "txn", "baseline", "collector", "gc"],

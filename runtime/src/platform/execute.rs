@@ -63,6 +63,7 @@ impl Runtime {
     /// runs in, or the commit or abort it is asked to do.
     pub(crate) async fn run(&self, inv: Invocation) -> Result<Execution, BeldiError> {
         let f = self.function(&inv.function)?;
+        self.check_format().await?;
         if self.inner.config.mode == Mode::Baseline {
             (f.check_input)(&inv.input)?;
             return self.run_body(&f, inv, None, None).await;

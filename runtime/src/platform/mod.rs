@@ -71,6 +71,8 @@ struct Inner {
     remote: RwLock<Option<Arc<dyn Remote>>>,
     /// Executions running in this process, by (function, instance).
     live: Mutex<HashMap<(String, String), usize>>,
+    /// Whether the namespace's stored format was found to be this runtime's.
+    format_ok: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -96,6 +98,7 @@ impl Runtime {
                 crashes: std::sync::atomic::AtomicU64::new(0),
                 remote: RwLock::new(None),
                 live: Mutex::new(HashMap::new()),
+                format_ok: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

@@ -201,9 +201,30 @@ impl Runtime {
         Ok(self.function(name)?.tables.clone())
     }
 
-    /// Creates every table the registered functions need (idempotent); returns the names of
-    /// the tables this call created, sorted.
+    /// Checks, once per runtime, that the namespace's stored format is this runtime's
+    /// ([`crate::format`]); every path that creates an intent asks first, so a runtime of
+    /// another format writes nothing.
+    pub(crate) async fn check_format(&self) -> Result<(), BeldiError> {
+        use std::sync::atomic::Ordering;
+        if self.inner.format_ok.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        crate::format::check(&*self.inner.store, &self.inner.config.namespace).await?;
+        self.inner.format_ok.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Creates every table the registered functions need (idempotent), and marks the
+    /// namespace with this runtime's stored format (refusing one marked with another);
+    /// returns the names of the tables this call created, sorted (the marker's table
+    /// among them).
     pub async fn provision(&self) -> Result<Vec<String>, BeldiError> {
+        let meta = crate::format::meta_table(&self.inner.config.namespace);
+        let meta_created = self.inner.store.describe_table(&meta).await.is_err();
+        crate::format::ensure(&*self.inner.store, &self.inner.config.namespace).await?;
+        self.inner
+            .format_ok
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let functions: Vec<Arc<Function>> = self
             .inner
             .functions
@@ -223,6 +244,9 @@ impl Runtime {
                     created.push(spec.name.clone());
                 }
             }
+        }
+        if meta_created {
+            created.push(meta);
         }
         created.sort();
         Ok(created)

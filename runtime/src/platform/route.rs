@@ -151,6 +151,7 @@ impl Runtime {
         if self.inner.config.mode == Mode::Baseline {
             return (f.check_input)(input).map(|_| true);
         }
+        self.check_format().await?;
         let mut inv = Invocation::root(name, instance, input.clone());
         inv.caller = Some(caller.clone());
         self.begin_intent(&f, &inv, Begin::Async)
@@ -178,6 +179,7 @@ impl Runtime {
 
     /// [`Runtime::start`] of `inv`.
     async fn start_here(&self, inv: Invocation) -> Result<(), BeldiError> {
+        self.check_format().await?;
         let f = self.function(&inv.function)?;
         if self.inner.config.mode == Mode::Baseline {
             (f.check_input)(&inv.input)?;

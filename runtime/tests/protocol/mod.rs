@@ -99,7 +99,8 @@ macro_rules! protocol_suite {
             bad_input_fails_clearly_without_partial_state,
             done_instances_return_the_stored_result,
             round_trips_per_logged_operation,
-            a_timeout_is_a_crash_and_the_rerun_finishes);
+            a_timeout_is_a_crash_and_the_rerun_finishes,
+            a_runtime_refuses_another_stored_format);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -960,4 +961,87 @@ pub async fn a_timeout_is_a_crash_and_the_rerun_finishes(b: &Backend) {
         Ok(Some(1)),
         "the increment applied once"
     );
+}
+
+pub async fn a_runtime_refuses_another_stored_format(b: &Backend) {
+    use beldi_runtime::format::{FORMAT_VERSION, meta_table};
+    let (store, ns) = b.fresh();
+    let runtime = || {
+        let rt = Runtime::with_config(
+            store.clone(),
+            RuntimeConfig {
+                namespace: ns.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        rt.register("fmt", &["t"], |ctx: Ctx, _: ()| async move {
+            ctx.write("t", "k", 1.into()).await?;
+            Ok::<_, UserError>(())
+        })
+        .unwrap();
+        rt
+    };
+    // Provisioning marks the namespace with this runtime's format (and says so).
+    let rt = runtime();
+    let created = rt.provision().await.unwrap();
+    assert!(created.contains(&meta_table(&ns)), "{created:?}");
+    let marker = store
+        .get(&meta_table(&ns), &Key::new("format"))
+        .await
+        .unwrap()
+        .expect("the marker");
+    assert_eq!(
+        marker.get("V").and_then(AttrValue::as_i64),
+        Some(FORMAT_VERSION)
+    );
+    rt.execute("fmt", "before", AttrValue::Null, FaultPlan::none(), 0)
+        .await
+        .unwrap();
+    assert!(
+        runtime().provision().await.unwrap().is_empty(),
+        "idempotent"
+    );
+
+    // Data of another format: a new runtime refuses to run or provision, writing nothing.
+    let mut other = marker.clone();
+    other.insert("V".into(), (FORMAT_VERSION + 98).into());
+    store.put(Put::new(meta_table(&ns), other)).await.unwrap();
+    let rt2 = runtime();
+    let err = rt2
+        .execute("fmt", "after", AttrValue::Null, FaultPlan::none(), 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BeldiError::FormatVersion { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "namespace `{ns}` holds data in stored format version {}; this runtime reads and writes version {FORMAT_VERSION} only: run a runtime of the version that wrote it (nothing was written)",
+            FORMAT_VERSION + 98
+        )
+    );
+    assert!(
+        !err.is_terminal(),
+        "a deployment matter, not the instance's failure"
+    );
+    assert!(
+        !beldi_runtime::inspect::exists(&rt2, "fmt", "after")
+            .await
+            .unwrap(),
+        "no intent was created"
+    );
+    let err = rt2
+        .start("fmt", "async", AttrValue::Null, None, FaultPlan::none(), 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BeldiError::FormatVersion { .. }), "{err}");
+    let err = runtime().provision().await.unwrap_err();
+    assert!(matches!(err, BeldiError::FormatVersion { .. }), "{err}");
+
+    // A namespace provisioned before the marker existed is in the current format.
+    assert!(store.delete_table(&meta_table(&ns)).await.unwrap());
+    runtime()
+        .execute("fmt", "legacy", AttrValue::Null, FaultPlan::none(), 0)
+        .await
+        .unwrap();
 }
