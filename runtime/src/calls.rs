@@ -12,6 +12,7 @@ use crate::invoke::{call_record, logged_result};
 use crate::log;
 use crate::schema::{CallerRef, Instruction, LogRecord, Outcome, StepKind};
 use crate::store::AttrValue;
+use crate::telemetry;
 use crate::txn::{self, TxnState};
 
 /// Logs a call or spawn of `function` at `step` (with the derived callee id); returns the
@@ -72,6 +73,7 @@ pub(crate) async fn call(
         txn: in_txn,
         plan: e.plan.clone(),
         attempt: e.attempt,
+        trace: Some(telemetry::outgoing(&e.trace)),
     };
     let run = e.platform.call(inv);
     let exec = match txn {
@@ -115,6 +117,7 @@ pub(crate) async fn spawn(
         txn: None,
         plan: e.plan.clone(),
         attempt: e.attempt,
+        trace: Some(telemetry::outgoing(&e.trace)),
     };
     e.platform.start(inv).await?;
     Ok(callee)

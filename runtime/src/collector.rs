@@ -184,6 +184,8 @@ pub(crate) async fn claim_rerun(
             txn: None,
             plan,
             attempt: it.restarts + 1,
+            // A restart starts a trace of its own (the request's is not stored).
+            trace: None,
         };
         rt.call(inv).await.map(|_| ())
     }))

@@ -18,6 +18,16 @@ pub enum CrashPoint {
     BeforeDone,
 }
 
+impl CrashPoint {
+    /// The step it is at (`None`: before the result is recorded).
+    pub fn step(&self) -> Option<u64> {
+        match self {
+            CrashPoint::Before(s) | CrashPoint::After(s) | CrashPoint::Inside(s) => Some(*s),
+            CrashPoint::BeforeDone => None,
+        }
+    }
+}
+
 impl std::fmt::Display for CrashPoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

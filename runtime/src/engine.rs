@@ -26,6 +26,7 @@ use crate::log;
 use crate::schema::{LogRecord, StepKind, callee_id, entry_id, step_key};
 use crate::store::{AttrValue, Store};
 use crate::tables::SsfTables;
+use crate::telemetry::{self, MeteredStore, TraceContext};
 
 /// Bits of a step that hold the occurrence number of its call site.
 pub const OCCURRENCE_BITS: u32 = 24;
@@ -34,8 +35,13 @@ pub const OCCURRENCE_BITS: u32 = 24;
 pub(crate) struct Engine {
     /// The platform it runs on.
     pub(crate) platform: PlatformHandle,
-    /// The store.
+    /// The store, as this execution sees it: metered, so a step's span can say how many
+    /// round trips it made ([`telemetry::MeteredStore`]; every call goes through unchanged).
     pub(crate) store: Arc<dyn Store>,
+    /// The id of the meter of `store`.
+    meter: usize,
+    /// This execution's trace context (what its calls carry, see [`telemetry::outgoing`]).
+    pub(crate) trace: TraceContext,
     /// The function's tables.
     pub(crate) tables: SsfTables,
     /// The instance id.
@@ -72,12 +78,16 @@ pub(crate) struct EngineParts {
     pub(crate) attempt: u32,
     pub(crate) crash: Arc<Notify>,
     pub(crate) prefetched: Option<Prefetched>,
+    pub(crate) trace: TraceContext,
 }
 
 impl Engine {
     pub(crate) fn new(p: EngineParts) -> Engine {
+        let metered = MeteredStore::new(p.platform.store().clone());
         Engine {
-            store: p.platform.store().clone(),
+            meter: metered.id(),
+            store: Arc::new(metered),
+            trace: p.trace,
             platform: p.platform,
             tables: p.tables,
             instance: p.instance,
@@ -108,6 +118,11 @@ impl Engine {
     /// The record of `step` prefetched, if any.
     pub(crate) fn prefetched(&self, step: u64) -> Option<&LogRecord> {
         self.prefetched_at(&step_key(step))
+    }
+
+    /// The id of the meter of this execution's store (for [`telemetry::metered`]).
+    pub(crate) fn meter(&self) -> usize {
+        self.meter
     }
 
     /// The function's name.
@@ -210,6 +225,7 @@ impl Engine {
         }
         if self.plan.crashes(&self.instance, self.attempt, point) {
             *self.crashed.lock().unwrap_or_else(|e| e.into_inner()) = Some(point);
+            telemetry::crash_event(point.step(), &point);
             self.crash.notify_one();
             std::future::pending::<()>().await;
         }

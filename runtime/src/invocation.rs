@@ -11,6 +11,7 @@ use crate::error::BeldiError;
 use crate::schema::{CallerRef, TxnCtx};
 use crate::store::{AttrValue, Store};
 use crate::tables::SsfTables;
+use crate::telemetry::TraceContext;
 
 /// A boxed future, as the platform's object-safe methods return.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -32,6 +33,9 @@ pub struct Invocation {
     pub plan: FaultPlan,
     /// Which execution this is, for the plan's random crashes.
     pub attempt: u32,
+    /// The trace it belongs to and the span that made it (`None`: the execution starts a
+    /// trace, or joins the current span's with feature `otel`).
+    pub trace: Option<TraceContext>,
 }
 
 impl Invocation {
@@ -45,6 +49,7 @@ impl Invocation {
             txn: None,
             plan: FaultPlan::none(),
             attempt: 0,
+            trace: None,
         }
     }
 
@@ -55,6 +60,11 @@ impl Invocation {
             attempt,
             ..self
         }
+    }
+
+    /// The same invocation in trace `trace`.
+    pub fn with_trace(self, trace: Option<TraceContext>) -> Invocation {
+        Invocation { trace, ..self }
     }
 
     /// Whether it was started asynchronously (by a spawn).

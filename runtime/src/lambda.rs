@@ -126,6 +126,7 @@ impl LambdaRemote {
             caller: None,
             txn: None,
             sent_at_ms: None,
+            traceparent: crate::telemetry::current(),
         };
         self.send(&envelope).await?.into_result(function)
     }

@@ -13,7 +13,7 @@
 //!    per operation kind) and [`faulty`] (seeded throttling, conflicts, lost responses).
 //! 1. **Vocabulary**: [`value`] (serde ↔ stored values), [`error`], [`crash`] (crash
 //!    plans), [`schema`] (every stored name, id format and record), [`tables`] (the tables
-//!    of a function).
+//!    of a function), [`telemetry`] (spans, the trace context, round trips per step).
 //! 2. **Protocol records**: `daal` (the linked DAAL), `log` (the read/scan log), `intent`
 //!    (intents), `invoke` (what a caller logs), [`format`] (the stored format's version).
 //! 3. **Platform handle**: `invocation` (an [`Invocation`], its [`Execution`], and the
@@ -66,6 +66,7 @@ pub mod remote;
 pub mod schema;
 pub mod store;
 pub mod tables;
+pub mod telemetry;
 pub(crate) mod txn;
 pub mod value;
 

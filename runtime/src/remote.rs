@@ -28,6 +28,7 @@ use crate::error::BeldiError;
 use crate::invocation::Execution;
 use crate::schema::{CallerRef, TxnCtx};
 use crate::store::AttrValue;
+use crate::telemetry::TraceContext;
 use crate::value::from_attr;
 
 /// Field every envelope carries, so a stray payload is told apart from an envelope.
@@ -57,6 +58,14 @@ pub enum Envelope {
         /// runtime's `max_queue_age`, the queue age the GC window assumes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sent_at_ms: Option<i64>,
+        /// The W3C trace context of the request it is part of (`None`: it starts a trace).
+        /// A malformed one is ignored.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::telemetry::lenient"
+        )]
+        traceparent: Option<TraceContext>,
     },
     /// Create the intent of an async instance (exactly once), without running it. Replies
     /// `true` if this envelope created it, `false` if it existed.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first.
 const LAYERS: &[&[&str]] = &[
     &["store", "embedded", "dynamodb", "counting", "faulty"],
-    &["value", "error", "crash", "schema", "tables"],
+    &["value", "error", "crash", "schema", "tables", "telemetry"],
     &["daal", "log", "intent", "invoke", "format"],
     &["invocation"],
     &["engine"],

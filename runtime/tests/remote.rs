@@ -157,6 +157,7 @@ async fn an_envelope_round_trips_through_json() {
         caller: None,
         txn: None,
         sent_at_ms: None,
+        traceparent: None,
     };
     let wire = serde_json::to_value(&e).unwrap();
     assert_eq!(wire["beldi"], "run");
@@ -191,6 +192,7 @@ async fn bad_envelopes_get_structured_errors_and_write_nothing() {
         caller: None,
         txn: None,
         sent_at_ms: None,
+        traceparent: None,
     };
     let reply = host.host(serde_json::to_value(&unknown).unwrap()).await;
     assert_eq!(
@@ -207,6 +209,7 @@ async fn bad_envelopes_get_structured_errors_and_write_nothing() {
         caller: None,
         txn: None,
         sent_at_ms: None,
+        traceparent: None,
     };
     let reply = host.host(serde_json::to_value(&wrong).unwrap()).await;
     assert!(

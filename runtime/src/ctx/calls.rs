@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use super::{Ctx, DataPath};
 use crate::error::BeldiError;
 use crate::schema::{StepKind, decode_result};
+use crate::telemetry;
 use crate::value::to_attr;
 use crate::{baseline, calls};
 
@@ -41,7 +42,12 @@ impl Ctx {
                     _ => calls::call(e, this.txn(), step, &function, input).await,
                 }
             };
-            let result = this.step(step, op).await?;
+            let span = telemetry::step_span(
+                step,
+                StepKind::Call,
+                format_args!("{function}/{}", e.callee_id(step)),
+            );
+            let result = this.step(step, span, op).await?;
             decode_result(&function, &this.callee_id(step), &result)
         }
     }
@@ -77,7 +83,12 @@ impl Ctx {
                     _ => calls::spawn(e, step, &function, input).await,
                 }
             };
-            this.step(step, op).await
+            let span = telemetry::step_span(
+                step,
+                StepKind::Spawn,
+                format_args!("{function}/{}", e.callee_id(step)),
+            );
+            this.step(step, span, op).await
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::engine::WriteOp;
 use crate::error::BeldiError;
 use crate::schema::StepKind;
 use crate::store::{AttrValue, Condition, Path, UpdateAction};
+use crate::telemetry;
 use crate::value::{from_attr, to_attr};
 use crate::{baseline, logged, txn};
 
@@ -35,7 +36,8 @@ impl Ctx {
                     DataPath::Baseline => baseline::read(e, &table, &key).await,
                 }
             };
-            this.step(step, op).await
+            let span = telemetry::step_span(step, StepKind::Read, format_args!("{table}/{key}"));
+            this.step(step, span, op).await
         }
     }
 
@@ -137,7 +139,8 @@ impl Ctx {
                     DataPath::Baseline => baseline::write(e, op).await,
                 }
             };
-            this.step(step, op).await
+            let span = telemetry::step_span(step, entry.kind(), format_args!("{table}/{key}"));
+            this.step(step, span, op).await
         }
     }
 
@@ -161,7 +164,8 @@ impl Ctx {
                     DataPath::Baseline => baseline::scan(e, &table).await,
                 }
             };
-            this.step(step, op).await
+            let span = telemetry::step_span(step, StepKind::Scan, format_args!("{table}"));
+            this.step(step, span, op).await
         }
     }
 }

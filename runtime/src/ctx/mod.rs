@@ -16,10 +16,14 @@ mod values;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tracing::{Instrument, Span};
 
 use crate::crash::CrashPoint;
 use crate::engine::Engine;
 use crate::error::BeldiError;
+use crate::telemetry;
 use crate::txn::TxnState;
 
 pub use crate::engine::OCCURRENCE_BITS;
@@ -32,6 +36,15 @@ pub struct Ctx {
     pub(crate) site: Option<u32>,
     /// How its operations reach the data.
     pub(crate) path: DataPath,
+}
+
+/// Records a step's round trips in its span when dropped.
+struct RecordTrips(Span, Arc<AtomicU64>);
+
+impl Drop for RecordTrips {
+    fn drop(&mut self) {
+        self.0.record("round_trips", self.1.load(Ordering::Relaxed));
+    }
 }
 
 /// How a context's operations reach the data, chosen when the context is made.
@@ -107,8 +120,27 @@ impl Ctx {
         }
     }
 
-    /// Runs one logged operation with its crash points and failure tracking.
+    /// Runs one logged operation with its crash points and failure tracking, in `span`
+    /// (its [`telemetry::step_span`]): records whether the step was replayed and the round
+    /// trips it made, unless no subscriber wants the span.
     pub(crate) async fn step<T>(
+        &self,
+        step: u64,
+        span: Span,
+        op: impl Future<Output = Result<T, BeldiError>>,
+    ) -> Result<T, BeldiError> {
+        if span.is_disabled() {
+            return self.run_step(step, op).await;
+        }
+        span.record("replayed", self.engine.prefetched(step).is_some());
+        // Recorded when the step ends, or is dropped by a crash mid-step.
+        let trips = RecordTrips(span.clone(), Arc::new(AtomicU64::new(0)));
+        let run = telemetry::metered(self.engine.meter(), &trips.1, self.run_step(step, op));
+        run.instrument(span).await
+    }
+
+    /// [`Ctx::step`] without its span.
+    async fn run_step<T>(
         &self,
         step: u64,
         op: impl Future<Output = Result<T, BeldiError>>,
@@ -129,6 +161,7 @@ impl Ctx {
                     Some(t),
                 ) = (&e, self.txn())
                 {
+                    telemetry::step_failed(step, &e, true);
                     t.mark_died(reason);
                     if t.coordinator {
                         // An expected outcome: the transaction block aborts and may retry.
@@ -137,6 +170,7 @@ impl Ctx {
                     // A participant does not finish: its caller learns of the death and the
                     // coordinator aborts (and may retry) the whole transaction.
                 }
+                telemetry::step_failed(step, &e, false);
                 // The platform reports the original error; the body gets it wrapped, so
                 // whatever it makes of it, the execution is not recorded as done.
                 let seen = BeldiError::StepFailed {

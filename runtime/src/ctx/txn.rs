@@ -8,6 +8,7 @@ use crate::error::BeldiError;
 use crate::intent::now_ms;
 use crate::schema::{Coordinator, Instruction, StepKind, TxnCtx, ids};
 use crate::store::AttrValue;
+use crate::telemetry;
 use crate::txn::{TxnState, died};
 
 /// How a transaction attempt ended (used by the code `#[beldi::txn]` generates).
@@ -133,8 +134,9 @@ impl Ctx {
     async fn txn_begin(&self, ts: Option<i64>) -> Result<Ctx, BeldiError> {
         let step = self.alloc();
         let e = &*self.engine;
+        let span = telemetry::step_span(step, StepKind::TxnBegin, format_args!(""));
         let ts = self
-            .step(step, async {
+            .step(step, span, async {
                 e.note(step, StepKind::TxnBegin);
                 let now = AttrValue::from(ts.unwrap_or_else(now_ms));
                 let got = e.log_step(step, StepKind::TxnBegin, "", Some(now)).await?;
@@ -169,7 +171,8 @@ impl Ctx {
         };
         let step = self.alloc();
         let e = &*self.engine;
-        self.step(step, async move {
+        let span = telemetry::step_span(step, kind, format_args!("{}", txn.id));
+        self.step(step, span, async move {
             e.note(step, kind);
             // The decision is logged: a replay that reaches this step decides the same.
             e.log_step(step, kind, &txn.id, None).await?;

@@ -12,6 +12,7 @@ use crate::error::BeldiError;
 use crate::intent::now_ms;
 use crate::logged;
 use crate::schema::StepKind;
+use crate::telemetry;
 use crate::value::{from_attr, to_attr};
 
 impl Ctx {
@@ -52,7 +53,8 @@ impl Ctx {
                 let v = logged::value(&this.engine, step, label, || to_attr(&f(), &what)).await?;
                 from_attr(&v, &what)
             };
-            this.step(step, op).await
+            let span = telemetry::step_span(step, StepKind::SideEffect, format_args!("{label}"));
+            this.step(step, span, op).await
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tokio::sync::Notify;
+use tracing::{Instrument, Span};
 
 use super::registry::Function;
 use super::{Mode, Runtime};
@@ -18,6 +19,7 @@ use crate::invocation::{Execution, Invocation};
 use crate::log;
 use crate::schema::{Instruction, Outcome, validate_instance};
 use crate::store::AttrValue;
+use crate::telemetry::{self, TraceContext};
 use crate::txn::TxnState;
 
 /// Counts an execution as running in this process while it lives.
@@ -62,18 +64,31 @@ impl Runtime {
     /// One execution of an instance, root or callee, here: `inv.txn` is the transaction it
     /// runs in, or the commit or abort it is asked to do.
     pub(crate) async fn run(&self, inv: Invocation) -> Result<Execution, BeldiError> {
+        let (span, trace) = execution_span(&inv);
+        let out = self.run_traced(inv, trace).instrument(span.clone()).await;
+        finish_span(&span, &out);
+        out
+    }
+
+    /// [`Runtime::run`] in its execution's span, in trace `trace`.
+    async fn run_traced(
+        &self,
+        inv: Invocation,
+        trace: TraceContext,
+    ) -> Result<Execution, BeldiError> {
         let f = self.function(&inv.function)?;
         self.check_format().await?;
         if self.inner.config.mode == Mode::Baseline {
             (f.check_input)(&inv.input)?;
-            return self.run_body(&f, inv, None, None).await;
+            Span::current().record("replay", false);
+            return self.run_body(&f, inv, None, None, trace).await;
         }
         let how = match inv.finishing() {
             Some(_) => Begin::Finish,
             None => Begin::Run,
         };
         let (rec, created) = self.begin_intent(&f, &inv, how).await?;
-        self.run_begun(Begun { f, rec, created }, inv).await
+        self.run_begun(Begun { f, rec, created }, inv, trace).await
     }
 
     /// Creates the intent of `inv`'s instance unless it exists (checking the input first,
@@ -107,14 +122,18 @@ impl Runtime {
         Ok((rec, created))
     }
 
-    /// The rest of an execution, once its intent exists.
+    /// The rest of an execution, once its intent exists (in its execution's span, in
+    /// trace `trace`).
     pub(super) async fn run_begun(
         &self,
         begun: Begun,
         inv: Invocation,
+        trace: TraceContext,
     ) -> Result<Execution, BeldiError> {
         let Begun { f, rec, created } = begun;
         if rec.done {
+            // A repeat of a finished instance: its stored result.
+            Span::current().record("replay", true);
             let result = rec.result.ok_or_else(|| BeldiError::Corrupt {
                 what: format!("intent of `{}` instance `{}`", inv.function, inv.instance),
                 message: "done without a result".into(),
@@ -134,19 +153,29 @@ impl Runtime {
             intent::touch(&**self.store(), &f.tables.intent(), &inv.instance).await?;
             Some(log::all(&**self.store(), &f.tables.log(), &inv.instance).await?)
         };
+        // A replay finds steps an earlier execution logged (not so the first run of an
+        // instance whose intent a remote spawn's register created).
+        let span = Span::current();
+        if !span.is_disabled() {
+            span.record("replay", prefetched.as_ref().is_some_and(|p| !p.is_empty()));
+            span.record("logged", prefetched.as_ref().map_or(0, |p| p.len()));
+        }
         let intent_table = f.tables.intent();
-        self.run_body(&f, inv, Some(intent_table), prefetched).await
+        self.run_body(&f, inv, Some(intent_table), prefetched, trace)
+            .await
     }
 
     /// Runs the body of `inv` (or its commit or abort) in its own task under its crash plan
     /// and its function's timeout, then stores the outcome in the intent in `intent_table`
-    /// (`None`: baseline, nothing stored); `prefetched` is a re-execution's log.
+    /// (`None`: baseline, nothing stored); `prefetched` is a re-execution's log, `trace` the
+    /// execution's trace context.
     async fn run_body(
         &self,
         f: &Function,
         inv: Invocation,
         intent_table: Option<String>,
         prefetched: Option<Prefetched>,
+        trace: TraceContext,
     ) -> Result<Execution, BeldiError> {
         let crash = Arc::new(Notify::new());
         let finishing = inv.finishing().cloned();
@@ -175,6 +204,7 @@ impl Runtime {
             },
             crash: crash.clone(),
             prefetched,
+            trace,
         }));
         let ctx = Ctx::new(engine.clone(), path);
         let crashed = |reason: String| BeldiError::Crashed {
@@ -193,13 +223,16 @@ impl Runtime {
             // A commit or abort runs the transaction's own procedure, not the user's body.
             Some(t) => {
                 let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    ctx.txn_end(&t, t.instruction == Instruction::Commit)
-                        .await?;
-                    Ok(Outcome::Ok(AttrValue::Null).to_attr())
-                })
+                tokio::spawn(
+                    async move {
+                        ctx.txn_end(&t, t.instruction == Instruction::Commit)
+                            .await?;
+                        Ok(Outcome::Ok(AttrValue::Null).to_attr())
+                    }
+                    .in_current_span(),
+                )
             }
-            None => tokio::spawn((f.handler)(ctx.clone(), inv.input.clone())),
+            None => tokio::spawn((f.handler)(ctx.clone(), inv.input.clone()).in_current_span()),
         };
         let out = tokio::select! {
             joined = &mut body => joined.map_err(|e| crashed(lost_body(e)))?,
@@ -289,6 +322,46 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(&(function.to_owned(), instance.to_owned()))
+    }
+}
+
+/// The span of the execution `inv` asks for, joined to its trace, and the execution's
+/// trace context.
+pub(super) fn execution_span(inv: &Invocation) -> (Span, TraceContext) {
+    let span = telemetry::execution_span(
+        &inv.function,
+        &inv.instance,
+        inv.attempt,
+        inv.caller.as_ref(),
+    );
+    let trace = telemetry::enter_trace(&span, inv.trace);
+    (span, trace)
+}
+
+/// Records how the execution of `span` ended.
+pub(super) fn finish_span(span: &Span, out: &Result<Execution, BeldiError>) {
+    if span.is_disabled() {
+        return;
+    }
+    match out {
+        Ok(exec) => {
+            let outcome = match Outcome::from_attr(&exec.result, "the result") {
+                Ok(Outcome::Ok(_)) => "ok",
+                Ok(Outcome::Err(_)) => "err",
+                Ok(Outcome::Died(_)) => "died",
+                Ok(Outcome::Failed(_)) => "failed",
+                Err(_) => "unknown",
+            };
+            telemetry::finish_execution(span, Some(exec.ran), Some(exec.steps), outcome, None);
+        }
+        Err(e) => {
+            let outcome = match e {
+                BeldiError::Crashed { .. } => "crashed",
+                BeldiError::TxnAborted { .. } => "aborted",
+                _ => "error",
+            };
+            telemetry::finish_execution(span, None, None, outcome, Some(e));
+        }
     }
 }
 

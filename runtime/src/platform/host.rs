@@ -60,6 +60,7 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
             caller,
             txn,
             sent_at_ms,
+            traceparent,
         } => {
             if let Some(sent) = sent_at_ms {
                 refuse_stale(rt, &function, &instance, sent).await?;
@@ -72,6 +73,7 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
                 txn,
                 plan: FaultPlan::none(),
                 attempt: 0,
+                trace: traceparent,
             };
             Ok(rt.run_here(inv).await?.result)
         }

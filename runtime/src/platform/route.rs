@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::execute::{Begin, Begun};
 use super::{Mode, Runtime};
@@ -97,6 +98,7 @@ impl Runtime {
             caller: inv.caller,
             txn: inv.txn,
             sent_at_ms: None,
+            traceparent: inv.trace.or_else(crate::telemetry::current),
         };
         crate::remote::execution(remote.send(&envelope).await?, &function)
     }
@@ -133,6 +135,7 @@ impl Runtime {
             caller: Some(caller),
             txn: None,
             sent_at_ms: Some(now_ms()),
+            traceparent: inv.trace.or_else(crate::telemetry::current),
         };
         remote.post(&run).await
     }
@@ -204,7 +207,13 @@ impl Runtime {
                     rec,
                     created: true,
                 };
-                if let Err(e) = rt.run_begun(begun, inv).await {
+                let (span, trace) = super::execute::execution_span(&inv);
+                let out = rt
+                    .run_begun(begun, inv, trace)
+                    .instrument(span.clone())
+                    .await;
+                super::execute::finish_span(&span, &out);
+                if let Err(e) = out {
                     tracing::debug!("async instance {instance} of {name} did not finish: {e}");
                 }
             });

@@ -91,6 +91,7 @@ pub(crate) async fn finish(
             txn: Some(txn.with(instruction)),
             plan: e.plan.clone(),
             attempt: e.attempt,
+            trace: Some(crate::telemetry::outgoing(&e.trace)),
         };
         e.platform.call(inv).await?;
     }
