@@ -87,7 +87,7 @@ pub use beldi_runtime::{
 pub use beldi_runtime::crash;
 pub use beldi_runtime::{
     collector, counting, data, embedded, error, explorer, faulty, gc, inspect, platform, remote,
-    store, value,
+    store, telemetry, value,
 };
 
 #[cfg(feature = "cli")]

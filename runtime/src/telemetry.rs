@@ -190,7 +190,7 @@ impl<'de> Deserialize<'de> for TraceContext {
 
 /// Reads an optional `traceparent` leniently: a malformed one is ignored (as W3C asks of
 /// a receiver), not a reason to refuse the message that carries it.
-pub fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TraceContext>, D::Error> {
+pub(crate) fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TraceContext>, D::Error> {
     let v = Option::<serde_json::Value>::deserialize(d)?;
     Ok(match v {
         Some(serde_json::Value::String(s)) => TraceContext::parse(&s).ok(),
@@ -282,7 +282,7 @@ pub fn current() -> Option<TraceContext> {
 }
 
 /// The span of logged step `step` of kind `kind` on `target` (see the module docs);
-/// `replayed` and `round_trips` are recorded by [`Metered`] users.
+/// `replayed` and `round_trips` are recorded when the step runs.
 pub(crate) fn step_span(step: u64, kind: StepKind, target: fmt::Arguments<'_>) -> Span {
     tracing::debug_span!(
         target: TARGET,
