@@ -152,6 +152,8 @@ impl Ctx {
                 Ok(v)
             }
             Err(e) => {
+                let died = matches!(e, BeldiError::TxnAborted { wait_die: true, .. });
+                telemetry::step_failed(step, &e, died);
                 if let (
                     BeldiError::TxnAborted {
                         wait_die: true,
@@ -161,7 +163,6 @@ impl Ctx {
                     Some(t),
                 ) = (&e, self.txn())
                 {
-                    telemetry::step_failed(step, &e, true);
                     t.mark_died(reason);
                     if t.coordinator {
                         // An expected outcome: the transaction block aborts and may retry.
@@ -170,7 +171,6 @@ impl Ctx {
                     // A participant does not finish: its caller learns of the death and the
                     // coordinator aborts (and may retry) the whole transaction.
                 }
-                telemetry::step_failed(step, &e, false);
                 // The platform reports the original error; the body gets it wrapped, so
                 // whatever it makes of it, the execution is not recorded as done.
                 let seen = BeldiError::StepFailed {
