@@ -120,7 +120,8 @@ async fn sequential_steps_report_the_same_edit_as_non_determinism() {
         "sum",
         "in-flight",
         beldi::value::to_attr(&(), "in").unwrap(),
-        FaultPlan::crash_at(CrashPoint::After(0)),
+        // After the write, which made the read's record durable with it.
+        FaultPlan::crash_at(CrashPoint::After(1)),
         0,
     )
     .await

@@ -14,6 +14,10 @@ pub enum CrashPoint {
     /// after the callee returned and before the caller logs the result; for an async call,
     /// after the call is logged and before the callee's intent is created.
     Inside(u64),
+    /// Inside the operation with this step, after it made the log records deferred before
+    /// it durable on their own and before its own effect (a call, a spawn, a side effect, a
+    /// transaction step: see [`crate::deferred`]). Reached only when there were any.
+    Flushed(u64),
     /// After the body returned, before its result is recorded in the intent.
     BeforeDone,
 }
@@ -22,7 +26,10 @@ impl CrashPoint {
     /// The step it is at (`None`: before the result is recorded).
     pub fn step(&self) -> Option<u64> {
         match self {
-            CrashPoint::Before(s) | CrashPoint::After(s) | CrashPoint::Inside(s) => Some(*s),
+            CrashPoint::Before(s)
+            | CrashPoint::After(s)
+            | CrashPoint::Inside(s)
+            | CrashPoint::Flushed(s) => Some(*s),
             CrashPoint::BeforeDone => None,
         }
     }
@@ -34,6 +41,7 @@ impl std::fmt::Display for CrashPoint {
             CrashPoint::Before(s) => write!(f, "before step {s}"),
             CrashPoint::After(s) => write!(f, "after step {s}"),
             CrashPoint::Inside(s) => write!(f, "inside step {s}"),
+            CrashPoint::Flushed(s) => write!(f, "after the deferred log before step {s}"),
             CrashPoint::BeforeDone => write!(f, "before the result is recorded"),
         }
     }
@@ -200,6 +208,7 @@ impl FaultPlan {
             CrashPoint::After(s) => (2, s),
             CrashPoint::BeforeDone => (3, 0),
             CrashPoint::Inside(s) => (4, s),
+            CrashPoint::Flushed(s) => (5, s),
         };
         let mut h = fnv(r.seed, instance.as_bytes());
         h = fnv(h, &attempt.to_le_bytes());

@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::crash::{CrashPoint, FaultPlan};
+use crate::deferred::{self, DeferredLog};
 use crate::error::BeldiError;
 use crate::invocation::PlatformHandle;
 use crate::log;
@@ -65,6 +66,10 @@ pub(crate) struct Engine {
     /// added to its record once, and a record without one is looked up again), so a step
     /// found here needs no round trip; a step not found is looked up in the store.
     prefetched: Option<Prefetched>,
+    /// Log records not durable yet ([`crate::deferred`]).
+    pub(crate) deferred: DeferredLog,
+    /// Steps that made deferred records durable on their own, before their effect.
+    flushed: Mutex<Vec<u64>>,
 }
 
 /// What an engine is made from (the platform fills it in when an execution starts).
@@ -102,7 +107,51 @@ impl Engine {
             next_step: AtomicU64::new(0),
             failure: Mutex::new(None),
             prefetched: p.prefetched,
+            deferred: DeferredLog::default(),
+            flushed: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Logs `(kind, target, value)` at `step` later ([`crate::deferred`]): returns the
+    /// record prefetched at `step` (checked to be for the same operation and target), or
+    /// defers this one and returns it.
+    pub(crate) fn defer_step(
+        &self,
+        step: u64,
+        kind: StepKind,
+        target: &str,
+        value: Option<AttrValue>,
+    ) -> Result<LogRecord, BeldiError> {
+        if let Some(rec) = self.prefetched(step) {
+            self.check_log(step, rec, kind, target)?;
+            return Ok(rec.clone());
+        }
+        let rec = LogRecord::new(kind, target, value);
+        self.deferred.push(step, rec.clone());
+        Ok(rec)
+    }
+
+    /// Makes the deferred log records durable before `step`'s own effect (nothing to do, no
+    /// round trip, when there are none); the crash point [`CrashPoint::Flushed`] when there
+    /// were.
+    pub(crate) async fn flush_before(&self, step: u64) -> Result<(), BeldiError> {
+        let log = self.tables.log();
+        if deferred::flush(&*self.store, &log, &self.instance, &self.deferred).await? {
+            self.flushed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(step);
+            self.maybe_crash(CrashPoint::Flushed(step)).await;
+        }
+        Ok(())
+    }
+
+    /// The steps that made deferred records durable on their own.
+    pub(crate) fn flushed(&self) -> Vec<u64> {
+        self.flushed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether this is the execution that created the instance (nothing was read ahead).

@@ -84,6 +84,20 @@ pub enum BeldiError {
         /// Why.
         reason: String,
     },
+    /// A concurrent execution of the same instance logged another outcome at `step` (it
+    /// read another value there, or took another path) before this execution's deferred
+    /// log record for that step was durable. Nothing this execution did after reading it
+    /// escaped; the platform runs the body again from the log at once.
+    #[error(
+        "execution of instance `{instance}` diverged from a concurrent one at step {step}: \
+         it is run again from the log"
+    )]
+    Diverged {
+        /// The instance.
+        instance: String,
+        /// The step logged differently.
+        step: u64,
+    },
     /// The transaction was aborted: it died under wait-die (`wait_die`: an older transaction
     /// holds a lock it needs; retrying as a new transaction may succeed), or it was used in a
     /// way transactions do not support.
@@ -204,6 +218,7 @@ impl BeldiError {
             // the intent collector resumes it once that code runs.
             BeldiError::NonDeterminism { .. }
             | BeldiError::StaleEvent { .. }
+            | BeldiError::Diverged { .. }
             | BeldiError::Crashed { .. }
             | BeldiError::StepFailed { .. }
             | BeldiError::Remote { .. }
@@ -216,7 +231,7 @@ impl BeldiError {
     /// Whether re-running the instance may succeed (crashes and transient store errors).
     pub fn is_retryable(&self) -> bool {
         match self {
-            BeldiError::Crashed { .. } => true,
+            BeldiError::Crashed { .. } | BeldiError::Diverged { .. } => true,
             BeldiError::Store(e) => e.is_retryable(),
             _ => false,
         }

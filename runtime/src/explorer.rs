@@ -170,12 +170,16 @@ pub async fn unfinished(rt: &Runtime) -> Result<Vec<(String, String)>, BeldiErro
     Ok(out)
 }
 
-/// The crash points of one traced execution: before and after every step, inside every
-/// call and spawn, and before the result is recorded.
+/// The crash points of one traced execution: before and after every step, after the
+/// deferred log records a step made durable on its own, inside every call and spawn, and
+/// before the result is recorded.
 fn points_of(exec: &TracedExecution) -> Vec<CrashPoint> {
     let mut points = Vec::new();
     for (step, kind) in &exec.ops {
         points.push(CrashPoint::Before(*step));
+        if exec.flushed.contains(step) {
+            points.push(CrashPoint::Flushed(*step));
+        }
         if matches!(*kind, StepKind::Call | StepKind::Spawn) {
             points.push(CrashPoint::Inside(*step));
         }

@@ -109,6 +109,8 @@ pub(crate) trait Platform: Send + Sync + 'static {
     /// nothing runs it any more (a contender for a lock held by a crashed transaction asks
     /// for this).
     fn revive(&self, function: &str, instance: &str);
+    /// Where keys' DAAL tails were last seen by this process (shared by its executions).
+    fn tail_hints(&self) -> &crate::daal::TailHints;
 }
 
 /// A cheap handle on the platform, held by the protocol modules.

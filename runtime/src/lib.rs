@@ -15,7 +15,8 @@
 //!    plans), [`schema`] (every stored name, id format and record), [`tables`] (the tables
 //!    of a function), [`telemetry`] (spans, the trace context, round trips per step).
 //! 2. **Protocol records**: `daal` (the linked DAAL), `log` (the read/scan log), `intent`
-//!    (intents), `invoke` (what a caller logs), [`format`] (the stored format's version).
+//!    (intents), `invoke` (what a caller logs), [`format`] (the stored format's version),
+//!    `deferred` (log records kept until the next durable effect carries them).
 //! 3. **Platform handle**: `invocation` (an [`Invocation`], its [`Execution`], and the
 //!    platform trait the protocol holds instead of the runtime).
 //! 4. **Engine**: `engine` (the state of one execution: steps, crash plan, failure).
@@ -41,6 +42,7 @@ pub mod crash;
 pub mod ctx;
 pub(crate) mod daal;
 pub mod data;
+pub(crate) mod deferred;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod embedded;

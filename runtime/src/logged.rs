@@ -1,11 +1,15 @@
 //! The logged data path: what a `read`, `write`, `cond_write`, `delete`, `scan` or logged
 //! value does outside a transaction, exactly once across executions.
 //!
-//! - `read` / `scan`: the value is read from the DAAL tail, then logged in the log table with
-//!   put-if-absent; a re-execution gets the logged value back.
-//! - `write` / `cond_write` / `delete`: one conditional update of the DAAL tail applies the
-//!   change and adds the entry `"<instance>#<step>"` atomically; a re-execution finds the
-//!   entry and does nothing again (a `cond_write` returns its logged boolean).
+//! - `read` / `scan`: the value is read from the DAAL tail (one query, projected to the value
+//!   and this step's entry); its log record is deferred ([`crate::deferred`]) and goes to
+//!   the log table with the next durable effect; a re-execution gets the logged value back.
+//! - `write` / `cond_write` / `delete`: one conditional update of the DAAL tail (where this
+//!   process last saw it, [`crate::daal::TailHints`]) applies the change and adds the entry
+//!   `"<instance>#<step>"`, in one transaction with the put-if-absent of the step's log
+//!   record and of every deferred record: one round trip. The step's record proves the
+//!   write applied (they are durable together), so a re-execution, or a twin, that finds it
+//!   does nothing again (a `cond_write` returns its logged boolean).
 //! - logged values (`side_effect`, `now`, `random`, `uuid`, `sleep`): computed once and
 //!   logged; a re-execution gets the logged value.
 //!
@@ -15,10 +19,11 @@
 use std::collections::BTreeMap;
 
 use crate::daal::{Change, Daal, Entry, WriteResult};
+use crate::deferred::{self, DeferredLog};
 use crate::engine::{Engine, WriteOp};
 use crate::error::BeldiError;
 use crate::log;
-use crate::schema::names::{READ_VALUE, VALUE, WRITE_ENTRY};
+use crate::schema::names::{LOGS, READ_VALUE, VALUE, WRITE_ENTRY};
 use crate::schema::{LogRecord, StepKind, step_key};
 use crate::store::{AttrValue, Condition, Path, StoreError, UpdateAction};
 
@@ -54,8 +59,15 @@ pub(crate) async fn read(
         e.check_log(step, rec, StepKind::Read, &want)?;
         return Ok(read_value(rec));
     }
-    let tail = Daal::new(&*e.store, &t, e.row_capacity).tail(key).await?;
-    if let Some(Some(Ok(entry))) = tail.as_ref().map(|r| r.entry(&e.cid(step))) {
+    let cid = e.cid(step);
+    let tail = Daal::new(&*e.store, &t, e.row_capacity)
+        .tail_of(key, &[Path::attr(VALUE), Path::attr(LOGS).key(&cid)])
+        .await?;
+    if let Some(row) = &tail {
+        // A later write of the key goes straight to this row.
+        e.platform.tail_hints().set(&t, key, row.id());
+    }
+    if let Some(Some(Ok(entry))) = tail.as_ref().map(|r| r.entry(&cid)) {
         // A write was logged at this step: the replay diverged.
         return Err(e.diverged(
             step,
@@ -65,7 +77,8 @@ pub(crate) async fn read(
         ));
     }
     let value = read_record(tail.as_ref().and_then(|r| r.value()).cloned());
-    let got = e.log_step(step, StepKind::Read, &want, Some(value)).await?;
+    // Logged later, with the next durable effect ([`crate::deferred`]).
+    let got = e.defer_step(step, StepKind::Read, &want, Some(value))?;
     Ok(read_value(&got))
 }
 
@@ -105,56 +118,88 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
     let (actions, cond) = rebase(actions, cond);
     let daal = Daal::new(&*e.store, &t, e.row_capacity);
     let cid = e.cid(step);
-    let got = match daal.find(key, &cid).await? {
-        (_, Some(logged)) => logged,
-        (rows, None) => {
-            daal.precheck(&rows, key, &actions)?;
-            // The log says which operation and target this step is, in one transaction with
-            // the write's first effect: a replay that writes elsewhere at this step (or
-            // writes where a read or a call was logged) finds the record and fails before
-            // any effect.
-            let (log_table, sort) = (e.tables.log(), step_key(step));
-            let log_put = |applied: Entry| {
-                let value = BTreeMap::from([(
-                    WRITE_ENTRY.to_owned(),
-                    AttrValue::S(applied.code().to_owned()),
-                )]);
-                let record = LogRecord::new(entry.kind(), &want, Some(AttrValue::M(value)));
-                log::put_if_absent(&log_table, &e.instance, &sort, &record)
-            };
-            let change = Change {
-                entry,
-                actions: &actions,
-                cond: cond.as_ref(),
-            };
-            match daal
-                .write_from(&rows, key, &cid, change, Some(&log_put))
-                .await?
-            {
-                WriteResult::Fresh(x) | WriteResult::Logged(x) => x,
-                WriteResult::CompanionFailed(found) => {
-                    // The step is logged already: by a twin that wrote it (its entry is in
-                    // the row, found below) or by a runtime that logged it on its own.
-                    let logged = match found {
-                        Some(item) => LogRecord::from_item(&item),
-                        None => log::get(&*e.store, &e.tables.log(), &e.instance, step)
-                            .await?
-                            .ok_or_else(|| BeldiError::Corrupt {
-                                what: format!("log of step {step}"),
-                                message: "a put-if-absent failed on no record".into(),
-                            })?,
-                    };
-                    e.check_log(step, &logged, entry.kind(), &want)?;
-                    match daal.write_from(&rows, key, &cid, change, None).await? {
-                        WriteResult::Fresh(x) | WriteResult::Logged(x) => x,
-                        WriteResult::CompanionFailed(_) => {
-                            return Err(BeldiError::Corrupt {
-                                what: format!("write of step {step}"),
-                                message: "a companion failed where none was sent".into(),
-                            });
-                        }
-                    }
-                }
+    let (log_table, sort) = (e.tables.log(), step_key(step));
+    // The step's record says which operation and target it is, in one transaction with the
+    // write's effect: a replay that writes elsewhere at this step (or writes where a read
+    // or a call was logged) finds the record and fails before any effect.
+    let record = |applied: Entry| {
+        let value = BTreeMap::from([(
+            WRITE_ENTRY.to_owned(),
+            AttrValue::S(applied.code().to_owned()),
+        )]);
+        let record = LogRecord::new(entry.kind(), &want, Some(AttrValue::M(value)));
+        log::put_if_absent(&log_table, &e.instance, &sort, &record)
+    };
+    let change = Change {
+        entry,
+        actions: &actions,
+        cond: cond.as_ref(),
+    };
+    let hints = e.platform.tail_hints();
+    let got = loop {
+        e.deferred.check(&e.instance)?;
+        // The deferred records ride along (put-if-absent each): durable exactly when the
+        // write is. More than one transaction holds go first, on their own.
+        let (carried, all) = e.deferred.carried();
+        if !all {
+            deferred::flush(&*e.store, &log_table, &e.instance, &e.deferred).await?;
+            continue;
+        }
+        let riding = DeferredLog::puts(&log_table, &e.instance, &carried);
+        let companions = |applied: Entry| {
+            let mut puts = vec![record(applied)];
+            puts.extend(riding.iter().cloned());
+            puts
+        };
+        let tail = hints.get(&t, key);
+        let (out, row) = daal
+            .write_at(tail.as_deref(), key, &cid, change, Some(&companions))
+            .await?;
+        hints.set(&t, key, &row);
+        match out {
+            WriteResult::Fresh(x) => {
+                e.deferred.settled(&carried);
+                break x;
+            }
+            WriteResult::CompanionFailed { index: 0, item } => {
+                // The step is logged already: by a twin that wrote it, in the transaction
+                // that applied it. What this execution deferred must agree with what the
+                // twin logged before going on from the twin's outcome.
+                deferred::flush(&*e.store, &log_table, &e.instance, &e.deferred).await?;
+                let logged = match item {
+                    Some(item) => LogRecord::from_item(&item),
+                    None => log::get(&*e.store, &log_table, &e.instance, step)
+                        .await?
+                        .ok_or_else(|| BeldiError::Corrupt {
+                            what: format!("log of step {step}"),
+                            message: "a put-if-absent failed on no record".into(),
+                        })?,
+                };
+                e.check_log(step, &logged, entry.kind(), &want)?;
+                break logged
+                    .field(WRITE_ENTRY)
+                    .and_then(Entry::parse)
+                    .ok_or_else(|| BeldiError::Corrupt {
+                        what: format!("log of write step {step}"),
+                        message: "no DAAL entry code".into(),
+                    })?;
+            }
+            WriteResult::CompanionFailed { index, item } => {
+                // A deferred record is there already: the same one (then it is no longer
+                // deferred; write again without it) or another (this execution diverged).
+                let d = carried.get(index - 1).ok_or_else(|| BeldiError::Corrupt {
+                    what: format!("write of step {step}"),
+                    message: format!("companion {index} of {} failed", carried.len() + 1),
+                })?;
+                let found =
+                    deferred::found(&*e.store, &log_table, &e.instance, d, item.as_deref()).await?;
+                e.deferred.refused(&e.instance, d, &found)?;
+            }
+            WriteResult::Logged(x) => {
+                // The row holds the entry, written without a record (not by this runtime's
+                // logged path); the deferred records were not written with it.
+                deferred::flush(&*e.store, &log_table, &e.instance, &e.deferred).await?;
+                break x;
             }
         }
     };
@@ -199,7 +244,7 @@ pub(crate) async fn scan(
                     .map(|(k, v)| AttrValue::L(vec![AttrValue::S(k), v]))
                     .collect(),
             );
-            e.log_step(step, StepKind::Scan, table, Some(list)).await?
+            e.defer_step(step, StepKind::Scan, table, Some(list))?
         }
     };
     let corrupt = || BeldiError::Corrupt {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["store", "embedded", "dynamodb", "counting", "faulty"],
     &["value", "error", "crash", "schema", "tables", "telemetry"],
-    &["daal", "log", "intent", "invoke", "format"],
+    &["daal", "log", "deferred", "intent", "invoke", "format"],
     &["invocation"],
     &["engine"],
     &["logged", "txn", "baseline", "collector", "gc"],

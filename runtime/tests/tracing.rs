@@ -258,12 +258,13 @@ async fn a_root_and_its_sync_callee_have_execution_and_step_spans() {
     assert_eq!(back_steps[0].1.field("target"), "b/x");
 
     // Round trips per step, as the protocol makes them on a first execution: a read gets
-    // the DAAL tail and puts its log record; a write looks for its entry in the tail and
-    // applies it with its log record in one transaction; a call puts its record, then sets
-    // the callee's result in it (the callee's own round trips are the callee's).
+    // the DAAL tail and defers its log record; a call makes the deferred record durable,
+    // puts its own record, then sets the callee's result in it (the callee's own round
+    // trips are the callee's); a write of a fresh key creates its first row with the
+    // write and its log record in one transaction.
     let trips: Vec<u64> = steps.iter().map(|(_, s)| s.num("round_trips")).collect();
-    assert_eq!(trips, vec![2, 2, 2], "{steps:?}");
-    assert_eq!(back_steps[0].1.num("round_trips"), 2);
+    assert_eq!(trips, vec![1, 3, 1], "{steps:?}");
+    assert_eq!(back_steps[0].1.num("round_trips"), 1);
 
     // A second root request is another trace.
     rt.invoke::<_, i64, UserError>("front", "req-2", "y")
@@ -351,16 +352,17 @@ async fn a_crash_then_a_replay_marks_the_replayed_steps() {
     let first_shape = shape(*first_i);
     assert_eq!(first_shape.len(), 2);
     assert!(first_shape.iter().all(|(_, r, _)| r == "false"));
-    // The crashed step's count is recorded too (the call's record and its result).
-    assert_eq!(first_shape[0].2, Some(2));
-    assert_eq!(first_shape[1].2, Some(2));
+    // The crashed step's count is recorded too (the read's deferred record, the call's
+    // record and its result).
+    assert_eq!(first_shape[0].2, Some(1));
+    assert_eq!(first_shape[1].2, Some(3));
     let second_shape = shape(*second_i);
     assert_eq!(
         second_shape,
         vec![
             ("read".to_owned(), "true".to_owned(), Some(0)),
             ("call".to_owned(), "true".to_owned(), Some(0)),
-            ("write".to_owned(), "false".to_owned(), Some(2)),
+            ("write".to_owned(), "false".to_owned(), Some(1)),
         ]
     );
     // Each effect shows once as new across both executions, and the callee ran once.

@@ -47,7 +47,7 @@ impl Ctx {
                 StepKind::Call,
                 format_args!("{function}/{}", e.callee_id(step)),
             );
-            let result = this.step(step, span, op).await?;
+            let result = this.step(step, true, span, op).await?;
             decode_result(&function, &this.callee_id(step), &result)
         }
     }
@@ -88,7 +88,7 @@ impl Ctx {
                 StepKind::Spawn,
                 format_args!("{function}/{}", e.callee_id(step)),
             );
-            this.step(step, span, op).await
+            this.step(step, true, span, op).await
         }
     }
 }

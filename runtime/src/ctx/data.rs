@@ -17,6 +17,13 @@ use crate::value::{from_attr, to_attr};
 use crate::{baseline, logged, txn};
 
 impl Ctx {
+    /// Whether a data operation of this context makes the deferred log records durable
+    /// first: not on the logged path, where a read or scan defers its own record and a
+    /// write carries them in its transaction ([`crate::deferred`]).
+    fn flushes(&self) -> bool {
+        !matches!(self.path, DataPath::Logged)
+    }
+
     /// Reads the current value of `key` in the function's table `table` (`None`: no value).
     /// Logged: a re-execution returns the same value.
     pub fn read(
@@ -37,7 +44,7 @@ impl Ctx {
                 }
             };
             let span = telemetry::step_span(step, StepKind::Read, format_args!("{table}/{key}"));
-            this.step(step, span, op).await
+            this.step(step, this.flushes(), span, op).await
         }
     }
 
@@ -140,7 +147,7 @@ impl Ctx {
                 }
             };
             let span = telemetry::step_span(step, entry.kind(), format_args!("{table}/{key}"));
-            this.step(step, span, op).await
+            this.step(step, this.flushes(), span, op).await
         }
     }
 
@@ -165,7 +172,7 @@ impl Ctx {
                 }
             };
             let span = telemetry::step_span(step, StepKind::Scan, format_args!("{table}"));
-            this.step(step, span, op).await
+            this.step(step, this.flushes(), span, op).await
         }
     }
 }

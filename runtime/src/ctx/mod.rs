@@ -122,13 +122,22 @@ impl Ctx {
 
     /// Runs one logged operation with its crash points and failure tracking, in `span`
     /// (its [`telemetry::step_span`]): records whether the step was replayed and the round
-    /// trips it made, unless no subscriber wants the span.
+    /// trips it made, unless no subscriber wants the span. With `flush`, the log records
+    /// deferred before it are made durable first ([`crate::deferred`]): every operation but
+    /// the ones that defer their own record or carry the deferred ones with their effect.
     pub(crate) async fn step<T>(
         &self,
         step: u64,
+        flush: bool,
         span: Span,
         op: impl Future<Output = Result<T, BeldiError>>,
     ) -> Result<T, BeldiError> {
+        let op = async {
+            if flush {
+                self.engine.flush_before(step).await?;
+            }
+            op.await
+        };
         if span.is_disabled() {
             return self.run_step(step, op).await;
         }

@@ -136,7 +136,7 @@ impl Ctx {
         let e = &*self.engine;
         let span = telemetry::step_span(step, StepKind::TxnBegin, format_args!(""));
         let ts = self
-            .step(step, span, async {
+            .step(step, true, span, async {
                 e.note(step, StepKind::TxnBegin);
                 let now = AttrValue::from(ts.unwrap_or_else(now_ms));
                 let got = e.log_step(step, StepKind::TxnBegin, "", Some(now)).await?;
@@ -172,7 +172,7 @@ impl Ctx {
         let step = self.alloc();
         let e = &*self.engine;
         let span = telemetry::step_span(step, kind, format_args!("{}", txn.id));
-        self.step(step, span, async move {
+        self.step(step, true, span, async move {
             e.note(step, kind);
             // The decision is logged: a replay that reaches this step decides the same.
             e.log_step(step, kind, &txn.id, None).await?;

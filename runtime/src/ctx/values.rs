@@ -54,7 +54,7 @@ impl Ctx {
                 from_attr(&v, &what)
             };
             let span = telemetry::step_span(step, StepKind::SideEffect, format_args!("{label}"));
-            this.step(step, span, op).await
+            this.step(step, true, span, op).await
         }
     }
 

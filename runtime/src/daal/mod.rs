@@ -27,12 +27,14 @@ use crate::schema::names::{
     NEXT, VALUE,
 };
 use crate::store::{
-    AttrValue, Condition, Item, Key, Page, Put, Query, Store, StoreError, StoreExt, TableSpec,
-    Update, UpdateAction,
+    AttrValue, Condition, Item, Key, Page, Path, Put, Query, Store, StoreError, StoreExt,
+    TableSpec, Update, UpdateAction,
 };
 
+mod hints;
 mod write;
 
+pub use hints::TailHints;
 pub use write::{Change, WriteResult};
 
 /// Default row capacity N. A log entry costs its id (instance id + `#` + step, 40–60 bytes
@@ -186,7 +188,7 @@ impl<'a> Daal<'a> {
 
     /// The capacity `row` is held to: its own, or (a row from before rows said) this
     /// chain's configured one.
-    fn capacity_of(&self, row: &Row) -> u64 {
+    pub(crate) fn capacity_of(&self, row: &Row) -> u64 {
         row.capacity().unwrap_or(self.capacity)
     }
 
@@ -219,6 +221,17 @@ impl<'a> Daal<'a> {
             .store
             .query(Query::new(self.table, key).descending().limit(1))
             .await?;
+        Ok(page.items.into_iter().next().map(Row))
+    }
+
+    /// The tail row of `key` projected to `paths` (and the key attributes): one query of
+    /// one item that returns only what the caller needs.
+    pub async fn tail_of(&self, key: &str, paths: &[Path]) -> Result<Option<Row>, StoreError> {
+        let query = Query::new(self.table, key)
+            .descending()
+            .limit(1)
+            .project(paths.iter().cloned());
+        let page: Page = self.store.query(query).await?;
         Ok(page.items.into_iter().next().map(Row))
     }
 

@@ -2,11 +2,16 @@
 //! put (the step's log record) in the same transaction as whatever it writes.
 
 use super::{Daal, Entry, MAX_ATTEMPTS, Row, row_id};
-use crate::schema::names::{DAAL_KEY, LOG_COUNT, LOGS};
+use crate::schema::names::{CAPACITY, DAAL_KEY, DAAL_ROW, LOG_COUNT, LOGS};
 use crate::store::{
-    AttrValue, CancellationReason, Condition, Item, Path, Put, StoreError, TransactOp,
-    TransactWrite, Update, UpdateAction,
+    AttrValue, CancellationReason, Condition, Item, MAX_ITEM_SIZE, Path, Put, StoreError,
+    TransactOp, TransactWrite, Update, UpdateAction,
 };
+
+/// The entry a row holds, or the corruption of its code.
+fn corrupt_entry(cid: &str, e: Result<Entry, String>) -> Result<Entry, StoreError> {
+    e.map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")))
+}
 
 /// What a logged write does to a key: the entry it logs, the actions (paths under the
 /// value, already rebased) and the condition they are applied under.
@@ -27,9 +32,14 @@ pub enum WriteResult {
     Fresh(Entry),
     /// The entry was already logged by an earlier execution of the same step.
     Logged(Entry),
-    /// Nothing was applied: the companion put's condition failed, on this item (the
-    /// caller decides whether to write again without it).
-    CompanionFailed(Option<Box<Item>>),
+    /// Nothing was applied: the condition of companion put `index` failed, on this item
+    /// (the caller decides whether to write again, and with which companions).
+    CompanionFailed {
+        /// Which companion put (in the order the companion function made them).
+        index: usize,
+        /// The item its condition failed on, if the store returned it.
+        item: Option<Box<Item>>,
+    },
 }
 
 /// Waits before trying a write again that a concurrent one cancelled: 1 ms doubling up to
@@ -43,26 +53,27 @@ async fn busy_backoff(busy: &mut u32) {
 
 /// How one conditional write of a row went.
 enum Attempt {
-    /// It was applied (with its companion, if any).
+    /// It was applied (with its companions, if any).
     Written,
     /// The row's condition failed: the row as it is (`None`: it does not exist).
     Refused(Option<Box<Item>>),
-    /// The companion's condition failed: the item it found; nothing was applied.
-    CompanionFailed(Option<Box<Item>>),
+    /// The condition of companion `.0` failed: the item it found; nothing was applied.
+    CompanionFailed(usize, Option<Box<Item>>),
     /// A concurrent write of one of the items (or throttling) cancelled it: nothing was
     /// applied.
     Busy,
 }
 
+/// What a companion function makes for the entry being written: the puts that go in one
+/// transaction with the row's write.
+pub type Companions<'a> = &'a (dyn Fn(Entry) -> Vec<Put> + Sync);
+
 impl Daal<'_> {
-    /// Sends `op` (a row's update or put), in one transaction with `companion` if there is
-    /// one.
-    async fn write_with(
-        &self,
-        op: TransactOp,
-        companion: Option<&Put>,
-    ) -> Result<Attempt, StoreError> {
-        let Some(companion) = companion else {
+    /// Sends `op` (a row's update or put), in one transaction with `companions` if there
+    /// are any. A cancellation says which item refused; an item the write would make too
+    /// large, or an invalid update, fails the write as it would alone.
+    async fn write_with(&self, op: TransactOp, companions: &[Put]) -> Result<Attempt, StoreError> {
+        if companions.is_empty() {
             let out = match op {
                 TransactOp::Put(p) => self.store.put(p).await,
                 TransactOp::Update(u) => self.store.update(u).await,
@@ -78,46 +89,67 @@ impl Daal<'_> {
                 Err(StoreError::ConditionFailed { item, .. }) => Ok(Attempt::Refused(item)),
                 Err(e) => Err(e),
             };
-        };
-        let tx = TransactWrite::new()
-            .op(TransactOp::Put(companion.clone()))
-            .op(op);
-        match self.store.transact_write(tx).await {
-            Ok(()) => Ok(Attempt::Written),
-            Err(StoreError::TransactionCancelled { mut reasons }) => {
-                let row = reasons.pop();
-                let put = reasons.pop();
-                match (put, row) {
-                    (Some(CancellationReason::ConditionFailed { item }), _) => {
-                        Ok(Attempt::CompanionFailed(item))
-                    }
-                    (_, Some(CancellationReason::ConditionFailed { item })) => {
-                        Ok(Attempt::Refused(item))
-                    }
-                    // Another write of one of the two items was in progress (or the store
-                    // throttled): nothing was applied; try again, as when the row changed.
-                    (p, r)
-                        if [&p, &r].into_iter().flatten().all(|c| {
-                            matches!(
-                                c,
-                                CancellationReason::None
-                                    | CancellationReason::TransactionConflict
-                                    | CancellationReason::Throttled
-                            )
-                        }) =>
-                    {
-                        Ok(Attempt::Busy)
-                    }
-                    (p, r) => Err(StoreError::TransactionCancelled {
-                        reasons: p.into_iter().chain(r).collect(),
-                    }),
-                }
-            }
-            Err(StoreError::TransactionConflict { .. } | StoreError::Throttled { .. }) => {
-                Ok(Attempt::Busy)
-            }
-            Err(e) => Err(e),
         }
+        let n = companions.len();
+        let tx = companions
+            .iter()
+            .fold(TransactWrite::new(), |tx, c| {
+                tx.op(TransactOp::Put(c.clone()))
+            })
+            .op(op);
+        let reasons = match self.store.transact_write(tx).await {
+            Ok(()) => return Ok(Attempt::Written),
+            Err(StoreError::TransactionCancelled { reasons }) => reasons,
+            Err(StoreError::TransactionConflict { .. } | StoreError::Throttled { .. }) => {
+                return Ok(Attempt::Busy);
+            }
+            Err(e) => return Err(e),
+        };
+        for (i, r) in reasons.iter().enumerate().take(n) {
+            if let CancellationReason::ConditionFailed { item } = r {
+                return Ok(Attempt::CompanionFailed(i, item.clone()));
+            }
+        }
+        if let Some(CancellationReason::ConditionFailed { item }) = reasons.get(n) {
+            return Ok(Attempt::Refused(item.clone()));
+        }
+        for r in &reasons {
+            match r {
+                CancellationReason::ItemTooLarge => {
+                    return Err(StoreError::ItemTooLarge {
+                        table: self.table.to_owned(),
+                        size: None,
+                        limit: MAX_ITEM_SIZE,
+                    });
+                }
+                CancellationReason::Other { code, message } if code == "ValidationError" => {
+                    return Err(StoreError::validation(self.table, message.clone()));
+                }
+                _ => {}
+            }
+        }
+        // Another write of one of the items was in progress (or the store throttled):
+        // nothing was applied; try again, as when the row changed.
+        if reasons.iter().all(|c| {
+            matches!(
+                c,
+                CancellationReason::None
+                    | CancellationReason::TransactionConflict
+                    | CancellationReason::Throttled
+            )
+        }) {
+            return Ok(Attempt::Busy);
+        }
+        Err(StoreError::TransactionCancelled { reasons })
+    }
+
+    /// The id and capacity of the tail row of `key` (one query of one item, projected to
+    /// those two attributes), if the key has any row.
+    async fn tail_id(&self, key: &str) -> Result<Option<(String, u64)>, StoreError> {
+        let tail = self
+            .tail_of(key, &[Path::attr(DAAL_ROW), Path::attr(CAPACITY)])
+            .await?;
+        Ok(tail.map(|row| (row.id().to_owned(), self.capacity_of(&row))))
     }
 }
 
@@ -125,7 +157,8 @@ impl Daal<'_> {
     /// A logged write of `key`: applies `actions` (paths under the value, already rebased)
     /// under `cond` together with the log entry `cid`, exactly once across executions.
     /// With `cond`, a false condition is logged too ([`Entry::CondWrite`]`(false)`), and
-    /// counts toward the row's fullness.
+    /// counts toward the row's fullness. With no companion to tie the step to, the entry
+    /// itself is the proof: every row is looked at first (one query).
     pub async fn write(
         &self,
         key: &str,
@@ -138,13 +171,16 @@ impl Daal<'_> {
         if let Some(e) = logged {
             return Ok(WriteResult::Logged(e));
         }
-        self.precheck(&rows, key, actions)?;
         let change = Change {
             entry,
             actions,
             cond,
         };
-        self.write_from(&rows, key, cid, change, None).await
+        let tail = rows.last().map(|r| r.id().to_owned());
+        let (out, _) = self
+            .write_at(tail.as_deref(), key, cid, change, None)
+            .await?;
+        Ok(out)
     }
 
     /// Every row of `key` and the entry `cid` if one of them holds it (one query). Faithful
@@ -165,37 +201,30 @@ impl Daal<'_> {
         Ok((rows, None))
     }
 
-    /// Checks `actions` on the tail among `rows` (an empty row for a new key), in memory, so
-    /// a write that cannot succeed (too large, invalid path) fails before anything about it
-    /// is written.
-    pub fn precheck(
+    /// Writes entry `cid` of `change` into the tail of `key`, starting at row `tail` (where
+    /// the tail was last seen; `None`: try to create the key's first row with the write in
+    /// it). Nothing is read first: the write is one conditional update of that row (entry
+    /// absent, row not full, the user's condition), so with a right guess it is one round
+    /// trip. A refusal says why: a full row leads to its successor (appended if need be),
+    /// a row that is not there (collected) to the tail found by a projected query.
+    ///
+    /// With `companions`, every write to the row goes in one transaction with the puts it
+    /// makes for the entry being written (other tables' items), so they are durable exactly
+    /// when that entry is; if one of their conditions fails, nothing is written and which
+    /// one, with the item it found, is returned ([`WriteResult::CompanionFailed`]). That is
+    /// what makes the write exactly once when the entry may sit in an older row: the
+    /// caller's companion is a put-if-absent of the step's log record. Without one, the
+    /// caller must have looked for the entry in every row ([`Daal::find`]) first.
+    ///
+    /// Returns the outcome and the id of the row the write went to.
+    pub async fn write_at(
         &self,
-        rows: &[Row],
-        key: &str,
-        actions: &[UpdateAction],
-    ) -> Result<(), StoreError> {
-        let mut probe = match rows.last() {
-            Some(r) => r.0.clone(),
-            None => self.empty_row(key, &row_id(0)),
-        };
-        crate::store::eval::apply_actions(&mut probe, actions)?;
-        crate::store::validate::item_within_limit(self.table, &probe)
-    }
-
-    /// [`Daal::write`] after [`Daal::find`] found no entry `cid` in `rows` and
-    /// [`Daal::precheck`] accepted `actions`. With a `companion`, every write to the row
-    /// goes in one transaction with the put it makes for the entry being written (another
-    /// table's item), so the put is durable exactly when that entry is; if the put's own
-    /// condition fails, nothing is written and the item it found is returned
-    /// ([`WriteResult::CompanionFailed`]).
-    pub async fn write_from(
-        &self,
-        rows: &[Row],
+        tail: Option<&str>,
         key: &str,
         cid: &str,
         change: Change<'_>,
-        companion: Option<&(dyn Fn(Entry) -> Put + Sync)>,
-    ) -> Result<WriteResult, StoreError> {
+        companions: Option<Companions<'_>>,
+    ) -> Result<(WriteResult, String), StoreError> {
         let Change {
             entry,
             actions,
@@ -205,29 +234,52 @@ impl Daal<'_> {
             Entry::CondWrite(_) => Entry::CondWrite(true),
             e => e,
         };
-        let (mut row, mut cap) = match rows.last() {
-            Some(r) => (r.id().to_owned(), self.capacity_of(r)),
-            None => {
+        let with = |e: Entry| companions.map_or_else(Vec::new, |c| c(e));
+        let entry_path = Path::attr(LOGS).key(cid);
+        let absent = Condition::not_exists(entry_path.clone());
+        // `None`: the key may have no row yet; try to create its first one with the write.
+        let mut at: Option<(String, u64)> = tail.map(|t| (t.to_owned(), self.capacity));
+        let mut busy = 0u32;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some((row, cap)) = at.clone() else {
                 // A fresh key: its first row, with this write applied and logged in it, in
                 // one put-if-absent. If another writer created the row first, write into it.
-                let (head, done) = self.head_with(key, cid, applied_entry, actions, cond)?;
+                let (head, done) = match self.head_with(key, cid, applied_entry, actions, cond) {
+                    Ok(made) => made,
+                    // The change cannot apply to an empty value (a nested path, an item too
+                    // large): it is an error only if the key really has no row.
+                    Err(e) => match self.tail_id(key).await? {
+                        Some(t) => {
+                            at = Some(t);
+                            continue;
+                        }
+                        None => return Err(e),
+                    },
+                };
                 let put = Put::new(self.table, head)
                     .if_absent(DAAL_KEY)
                     .return_item_on_failure();
-                let with = companion.map(|c| c(done));
-                match self.write_with(TransactOp::Put(put), with.as_ref()).await? {
-                    Attempt::Written => return Ok(WriteResult::Fresh(done)),
-                    Attempt::CompanionFailed(item) => {
-                        return Ok(WriteResult::CompanionFailed(item));
+                match self.write_with(TransactOp::Put(put), &with(done)).await? {
+                    Attempt::Written => return Ok((WriteResult::Fresh(done), row_id(0))),
+                    Attempt::CompanionFailed(index, item) => {
+                        return Ok((WriteResult::CompanionFailed { index, item }, row_id(0)));
                     }
-                    Attempt::Refused(_) | Attempt::Busy => (row_id(0), self.capacity),
+                    Attempt::Refused(Some(first)) => {
+                        let first = Row(*first);
+                        if let Some(e) = first.entry(cid) {
+                            return Ok((WriteResult::Logged(corrupt_entry(cid, e)?), row_id(0)));
+                        }
+                        at = if self.is_full(&first) {
+                            self.tail_id(key).await?
+                        } else {
+                            Some((first.id().to_owned(), self.capacity_of(&first)))
+                        };
+                    }
+                    Attempt::Refused(None) => at = self.tail_id(key).await?,
+                    Attempt::Busy => busy_backoff(&mut busy).await,
                 }
-            }
-        };
-        let entry_path = Path::attr(LOGS).key(cid);
-        let absent = Condition::not_exists(entry_path.clone());
-        let mut busy = 0u32;
-        for _ in 0..MAX_ATTEMPTS {
+                continue;
+            };
             let room = absent.clone().and(Self::room_in(cap));
             let condition = match cond {
                 Some(c) => room.clone().and(c.clone()),
@@ -242,13 +294,14 @@ impl Daal<'_> {
                 .action(UpdateAction::add(LOG_COUNT, 1))
                 .condition(condition)
                 .return_item_on_failure();
-            let with = companion.map(|c| c(applied_entry));
             let current = match self
-                .write_with(TransactOp::Update(req), with.as_ref())
+                .write_with(TransactOp::Update(req), &with(applied_entry))
                 .await?
             {
-                Attempt::Written => return Ok(WriteResult::Fresh(applied_entry)),
-                Attempt::CompanionFailed(item) => return Ok(WriteResult::CompanionFailed(item)),
+                Attempt::Written => return Ok((WriteResult::Fresh(applied_entry), row)),
+                Attempt::CompanionFailed(index, item) => {
+                    return Ok((WriteResult::CompanionFailed { index, item }, row));
+                }
                 Attempt::Refused(item) => item,
                 Attempt::Busy => {
                     busy_backoff(&mut busy).await;
@@ -256,25 +309,25 @@ impl Daal<'_> {
                 }
             };
             let Some(current) = current.map(|b| Row(*b)) else {
-                // The row vanished (collected): start again from the current tail.
-                (row, cap) = match self.tail(key).await? {
-                    Some(t) => (t.id().to_owned(), self.capacity_of(&t)),
-                    None => (self.create_head(key).await?, self.capacity),
-                };
+                // The row is not there (a stale guess, or collected): go to the real tail.
+                at = self.tail_id(key).await?;
                 continue;
             };
             if self.capacity_of(&current) != cap {
-                cap = self.capacity_of(&current); // the row says otherwise: hold to its N
+                // The row says otherwise: hold to its N.
+                at = Some((row, self.capacity_of(&current)));
                 continue;
             }
             if let Some(e) = current.entry(cid) {
-                return e
-                    .map(WriteResult::Logged)
-                    .map_err(|v| StoreError::validation(cid, format!("corrupt DAAL entry {v}")));
+                return Ok((WriteResult::Logged(corrupt_entry(cid, e)?), row));
             }
             if current.entries() >= cap {
-                row = self.append(key, &current).await?;
-                cap = self.capacity; // re-read from the row if it says otherwise
+                at = match current.next() {
+                    // Not the tail any more: find the real one in one query rather than
+                    // walking the chain.
+                    Some(_) => self.tail_id(key).await?,
+                    None => Some((self.append(key, &current).await?, self.capacity)),
+                };
                 continue;
             }
             if cond.is_none() {
@@ -288,13 +341,14 @@ impl Daal<'_> {
                 ))
                 .action(UpdateAction::add(LOG_COUNT, 1))
                 .condition(room.clone());
-            let with = companion.map(|c| c(Entry::CondWrite(false)));
             match self
-                .write_with(TransactOp::Update(req), with.as_ref())
+                .write_with(TransactOp::Update(req), &with(Entry::CondWrite(false)))
                 .await?
             {
-                Attempt::Written => return Ok(WriteResult::Fresh(Entry::CondWrite(false))),
-                Attempt::CompanionFailed(item) => return Ok(WriteResult::CompanionFailed(item)),
+                Attempt::Written => return Ok((WriteResult::Fresh(Entry::CondWrite(false)), row)),
+                Attempt::CompanionFailed(index, item) => {
+                    return Ok((WriteResult::CompanionFailed { index, item }, row));
+                }
                 Attempt::Refused(_) => continue,
                 Attempt::Busy => busy_backoff(&mut busy).await,
             }

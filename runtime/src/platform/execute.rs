@@ -22,6 +22,10 @@ use crate::store::AttrValue;
 use crate::telemetry::{self, TraceContext};
 use crate::txn::TxnState;
 
+/// How many times in a row an execution that diverged from a concurrent one is run again
+/// from the log before the error is returned (and the intent collector takes over).
+const MAX_RERUNS: usize = 8;
+
 /// Counts an execution as running in this process while it lives.
 struct LiveGuard {
     rt: Runtime,
@@ -160,9 +164,25 @@ impl Runtime {
             span.record("replay", prefetched.as_ref().is_some_and(|p| !p.is_empty()));
             span.record("logged", prefetched.as_ref().map_or(0, |p| p.len()));
         }
-        let intent_table = f.tables.intent();
-        self.run_body(&f, inv, Some(intent_table), prefetched, trace)
-            .await
+        let mut prefetched = prefetched;
+        let mut reruns = 0;
+        loop {
+            let intent_table = f.tables.intent();
+            let out = self
+                .run_body(&f, inv.clone(), Some(intent_table), prefetched, trace)
+                .await;
+            match out {
+                // A concurrent execution logged other values first: nothing this one did
+                // since escaped (see `crate::deferred`). Run the body again from the log,
+                // which now holds what the other one logged.
+                Err(BeldiError::Diverged { .. }) if reruns < MAX_RERUNS => {
+                    reruns += 1;
+                    prefetched =
+                        Some(log::all(&**self.store(), &f.tables.log(), &inv.instance).await?);
+                }
+                out => return out,
+            }
+        }
     }
 
     /// Runs the body of `inv` (or its commit or abort) in its own task under its crash plan
@@ -290,7 +310,7 @@ impl Runtime {
             r = finish => r?,
             _ = crash.notified() => return Err(injected(Some(CrashPoint::BeforeDone))),
         };
-        self.record_trace(&inv.function, &inv.instance, engine.ops());
+        self.record_trace(&inv.function, &inv.instance, engine.ops(), engine.flushed());
         Ok(Execution {
             result: stored,
             steps: engine.steps(),

@@ -73,6 +73,8 @@ struct Inner {
     live: Mutex<HashMap<(String, String), usize>>,
     /// Whether the namespace's stored format was found to be this runtime's.
     format_ok: std::sync::atomic::AtomicBool,
+    /// Where keys' DAAL tails were last seen (so a logged write goes straight there).
+    tails: crate::daal::TailHints,
 }
 
 impl Runtime {
@@ -99,6 +101,7 @@ impl Runtime {
                 remote: RwLock::new(None),
                 live: Mutex::new(HashMap::new()),
                 format_ok: std::sync::atomic::AtomicBool::new(false),
+                tails: Default::default(),
             }),
         })
     }
@@ -163,5 +166,8 @@ impl Platform for Runtime {
     }
     fn revive(&self, function: &str, instance: &str) {
         Runtime::revive(self, function, instance)
+    }
+    fn tail_hints(&self) -> &crate::daal::TailHints {
+        &self.inner.tails
     }
 }

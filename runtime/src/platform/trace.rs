@@ -15,6 +15,9 @@ pub struct TracedExecution {
     pub instance: String,
     /// Its logged operations: step and kind, in step order.
     pub ops: Vec<(u64, StepKind)>,
+    /// The steps that made deferred log records durable on their own before their effect
+    /// (where [`CrashPoint::Flushed`](crate::crash::CrashPoint::Flushed) can strike).
+    pub flushed: Vec<u64>,
 }
 
 impl Runtime {
@@ -39,7 +42,13 @@ impl Runtime {
     }
 
     /// Records a finished execution, if tracing.
-    pub(super) fn record_trace(&self, function: &str, instance: &str, ops: Vec<(u64, StepKind)>) {
+    pub(super) fn record_trace(
+        &self,
+        function: &str,
+        instance: &str,
+        ops: Vec<(u64, StepKind)>,
+        flushed: Vec<u64>,
+    ) {
         if let Some(trace) = self
             .inner
             .trace
@@ -51,6 +60,7 @@ impl Runtime {
                 function: function.to_owned(),
                 instance: instance.to_owned(),
                 ops,
+                flushed,
             });
         }
     }

@@ -158,13 +158,23 @@ fn flipping<F1, F2, Fut1, Fut2>(
 /// Runs `name` once crashing after step 0, flips the body, and re-runs it: the error the
 /// replay fails with.
 async fn replay_after_flip(rt: &Runtime, name: &str, flip: &AtomicBool) -> BeldiError {
+    replay_after_flip_at(rt, name, flip, 0).await
+}
+
+/// [`replay_after_flip`], crashing after step `step`.
+async fn replay_after_flip_at(
+    rt: &Runtime,
+    name: &str,
+    flip: &AtomicBool,
+    step: u64,
+) -> BeldiError {
     flip.store(false, Ordering::SeqCst);
     let e = rt
         .execute(
             name,
             "i1",
             AttrValue::Null,
-            FaultPlan::crash_at(CrashPoint::After(0)),
+            FaultPlan::crash_at(CrashPoint::After(step)),
             0,
         )
         .await
@@ -224,7 +234,12 @@ pub async fn a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism
         &rt,
         "reader",
         &flip,
-        |ctx| async move { ctx.read("t", "k").await.map(|_| ()).map_err(Into::into) },
+        |ctx| async move {
+            ctx.read("t", "k").await?;
+            // A durable effect after the read: the read's record is durable with it.
+            ctx.side_effect(|| ()).await?;
+            Ok(())
+        },
         |ctx| async move { Ok(ctx.write("t", "k", 1.into()).await?) },
     );
     flipping(
@@ -242,7 +257,7 @@ pub async fn a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism
     })
     .unwrap();
     rt.provision().await.unwrap();
-    let e = replay_after_flip(&rt, "reader", &flip).await;
+    let e = replay_after_flip_at(&rt, "reader", &flip, 1).await;
     assert_non_determinism(&e, "read of `t/k`", "write of `t/k`");
     assert_eq!(
         value(&rt, "reader", "t", "k").await,
@@ -876,8 +891,8 @@ pub async fn writers_with_different_row_capacities_lose_no_write(b: &Backend) {
     small.write("k", "a#3", write, &add, None).await.unwrap();
     // Now the large-capacity writer writes from what it read.
     large
-        .write_from(
-            &stale,
+        .write_at(
+            stale.last().map(|r| r.id()),
             "k",
             "b#1",
             beldi_runtime::__internals::Change {

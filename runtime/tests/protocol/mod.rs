@@ -100,6 +100,8 @@ macro_rules! protocol_suite {
             done_instances_return_the_stored_result,
             round_trips_per_logged_operation,
             a_timeout_is_a_crash_and_the_rerun_finishes,
+            a_duplicate_that_read_another_value_runs_again_from_the_log,
+            a_nested_update_of_a_key_this_process_has_not_seen_applies,
             a_runtime_refuses_another_stored_format);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
@@ -491,6 +493,8 @@ pub async fn replay_divergence_is_a_non_determinism_error(b: &Backend) {
         async move {
             let key = if flipped { "other" } else { "one" };
             let v = ctx.read("t", key).await?;
+            // A durable effect after the read: its log record is durable with it.
+            ctx.write("t", "after", 1.into()).await?;
             Ok::<_, UserError>(v.is_some())
         }
     })
@@ -515,13 +519,13 @@ pub async fn replay_divergence_is_a_non_determinism_error(b: &Backend) {
     })
     .unwrap();
     rt.provision().await.unwrap();
-    for f in ["flaky", "flaky_write"] {
+    for (f, step) in [("flaky", 1), ("flaky_write", 0)] {
         let e = rt
             .execute(
                 f,
                 "i1",
                 AttrValue::Null,
-                FaultPlan::crash_at(CrashPoint::After(0)),
+                FaultPlan::crash_at(CrashPoint::After(step)),
                 0,
             )
             .await
@@ -772,6 +776,172 @@ pub async fn done_instances_return_the_stored_result(b: &Backend) {
     assert!(matches!(e, BeldiError::InputMismatch { .. }), "{e}");
 }
 
+/// A write of a key this process has not seen the tail of first tries to create the key's
+/// first row with the change applied to an empty value; a change that cannot apply to an
+/// empty value (a nested path) must then look for the key's rows, not fail. (It failed the
+/// instance with "the document path provided in the update expression is invalid" when the
+/// key existed: found by the movie job resumed after kill -9, whose parts' updates set
+/// fields of a row another process had created.)
+pub async fn a_nested_update_of_a_key_this_process_has_not_seen_applies(b: &Backend) {
+    let rt = runtime(b, 16);
+    rt.register("nested", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.update("t", "k", vec![UpdateAction::set(Path::attr("b"), 2)])
+            .await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let a = AttrValue::M([("a".to_owned(), AttrValue::from(1))].into_iter().collect());
+    seed(&rt, "nested", "t", "k", a).await;
+    assert_eq!(
+        rt.invoke::<_, (), UserError>("nested", "n1", &())
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    let want = AttrValue::M(
+        [("a".to_owned(), 1.into()), ("b".to_owned(), 2.into())]
+            .into_iter()
+            .collect(),
+    );
+    assert_eq!(
+        current_value(&rt, "nested", "t", "k").await.unwrap(),
+        Some(want)
+    );
+    // On a key with no row at all it is the error it always was.
+    rt.register("nested_fresh", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.update("t", "none", vec![UpdateAction::set(Path::attr("b"), 2)])
+            .await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let e = rt
+        .invoke::<_, (), UserError>("nested_fresh", "n2", &())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid"), "{e}");
+}
+
+/// Waits until an execution reached `gate`.
+async fn reached(gate: &beldi_runtime::crash::Gate) {
+    for _ in 0..2000 {
+        if gate.reached() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("no execution reached the gate");
+}
+
+/// Deferred logging under duplicates: two executions of one instance read `k` at step 0
+/// when it held different values, and neither read's record is durable when the other
+/// reads. The first to make its record durable wins; the other finds another record at
+/// step 0 when it flushes — before its own effect (a side effect, or in the write's own
+/// transaction) — stops, and runs again from the log: both return the winner's value and
+/// the write is applied once, with it.
+pub async fn a_duplicate_that_read_another_value_runs_again_from_the_log(b: &Backend) {
+    use beldi_runtime::crash::Gate;
+    let rt = runtime(b, 16);
+    let runs: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    // Reads `k`, then adds it to `out`. With k = 2 it makes a side effect first, so the
+    // write's step differs by path: a copy that read 1 writes at step 1, where the other
+    // made its side effect.
+    let r = runs.clone();
+    rt.register("branchy", &["t"], move |ctx: Ctx, _: ()| {
+        r.lock().unwrap().push("branchy");
+        async move {
+            let v: i64 = ctx.read_as("t", "k").await?.unwrap_or(0);
+            if v == 2 {
+                ctx.side_effect(|| ()).await?;
+            }
+            ctx.update("t", "out", vec![UpdateAction::add(Path::root(), v)])
+                .await?;
+            Ok::<_, UserError>(v)
+        }
+    })
+    .unwrap();
+    let r = runs.clone();
+    rt.register("plain", &["t"], move |ctx: Ctx, _: ()| {
+        r.lock().unwrap().push("plain");
+        async move {
+            let v: i64 = ctx.read_as("t", "k").await?.unwrap_or(0);
+            ctx.update("t", "out", vec![UpdateAction::add(Path::root(), v)])
+                .await?;
+            Ok::<_, UserError>(v)
+        }
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let decode = |f: &str, exec: beldi_runtime::Execution| {
+        beldi_runtime::schema::decode_result::<i64, UserError>(f, "i1", &exec.result).unwrap()
+    };
+    for (f, later) in [
+        // The later copy pauses after making its read's record durable on its own (before
+        // its side effect): the first copy's write carries its own read's record, which is
+        // refused in that transaction.
+        ("branchy", Some(CrashPoint::Flushed(1))),
+        // The later copy runs to the end: the first copy's write finds the step logged,
+        // and its read's record, flushed then, refused.
+        ("plain", None),
+    ] {
+        seed(&rt, f, "t", "k", 1.into()).await;
+        let first_gate = Gate::new();
+        let first = {
+            let rt = rt.clone();
+            let plan = FaultPlan::pause("i1", 1, CrashPoint::After(0), first_gate.clone());
+            tokio::spawn(async move { rt.execute(f, "i1", AttrValue::Null, plan, 1).await })
+        };
+        reached(&first_gate).await; // it read k = 1; its record is deferred
+        seed(&rt, f, "t", "k", 2.into()).await;
+        let later_gate = Gate::new();
+        let plan = match later {
+            Some(point) => FaultPlan::pause("i1", 2, point, later_gate.clone()),
+            None => FaultPlan::none(),
+        };
+        let second = {
+            let rt = rt.clone();
+            tokio::spawn(async move { rt.execute(f, "i1", AttrValue::Null, plan, 2).await })
+        };
+        let mut second = Some(second);
+        if later.is_some() {
+            reached(&later_gate).await;
+        } else if let Some(second) = second.take() {
+            assert_eq!(decode(f, second.await.unwrap().unwrap()), Ok(2), "{f}");
+        }
+        first_gate.open();
+        let first = first.await.unwrap().unwrap();
+        assert!(
+            first.ran,
+            "{f}: the first copy ran (twice) rather than finding a result"
+        );
+        assert_eq!(
+            decode(f, first),
+            Ok(2),
+            "{f}: it adopted the value logged first"
+        );
+        if let Some(second) = second {
+            later_gate.open();
+            assert_eq!(decode(f, second.await.unwrap().unwrap()), Ok(2), "{f}");
+        }
+        assert_eq!(
+            current_value(&rt, f, "t", "out").await.unwrap(),
+            Some(2.into()),
+            "{f}: the write applied once, with the value logged"
+        );
+        assert_eq!(
+            rt.invoke::<_, i64, UserError>(f, "i1", &()).await.unwrap(),
+            Ok(2),
+            "{f}: the stored result"
+        );
+        let ran = runs.lock().unwrap().iter().filter(|n| **n == f).count();
+        assert_eq!(
+            ran, 3,
+            "{f}: each copy ran the body, and the first one again"
+        );
+    }
+}
+
 /// Round trips of one logged operation, first execution and replay (intent writes excluded).
 pub async fn round_trips_per_logged_operation(b: &Backend) {
     let (inner, ns) = b.fresh();
@@ -817,6 +987,26 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         )
     })
     .unwrap();
+    // A read, then a write of the key it read (where the read saw the tail).
+    rt.register("op_read_write", &["t"], |ctx: Ctx, _: ()| async move {
+        let n: i64 = ctx.read_as("t", "k").await?.unwrap_or(0);
+        ctx.write_as("t", "k", &(n + 1)).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register("op_read_cond_false", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.read("t", "k").await?;
+        Ok::<_, UserError>(
+            ctx.cond_write(
+                "t",
+                "k",
+                vec![UpdateAction::set(Path::root(), 3)],
+                Condition::eq(Path::root(), 99),
+            )
+            .await?,
+        )
+    })
+    .unwrap();
     rt.register("op_scan", &["t"], |ctx: Ctx, _: ()| async move {
         Ok::<_, UserError>(ctx.scan("t").await?.len())
     })
@@ -838,6 +1028,8 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         "op_write",
         "op_cond_true",
         "op_cond_false",
+        "op_read_write",
+        "op_read_cond_false",
         "op_scan",
         "op_six_steps",
     ] {
@@ -855,6 +1047,8 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         ("op_write", "2"),
         ("op_cond_true", "2"),
         ("op_cond_false", "3"),
+        ("op_read_write", "3 + 2"),
+        ("op_read_cond_false", "3 + 3"),
         ("op_scan", "1 + 1 per page"),
         ("op_six_steps", "-"),
     ] {
@@ -884,16 +1078,26 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
     assert_eq!(
         measured,
         vec![
-            // A replay reads its log ahead in one query and replays every step from it.
-            ("op_read", 2, 1),
-            // A write's log record goes in one transaction with its DAAL update.
+            // A read is one query; its record is deferred to the next durable effect, and
+            // there is none before the crash: the replay (the prefetch of the log, one
+            // query) reads again.
+            ("op_read", 1, 2),
+            // A write's log record goes in one transaction with its DAAL update. This
+            // process has not seen the key's tail yet: it tries to create the key's first
+            // row, which is there (+1), then updates it.
             ("op_write", 2, 1),
             ("op_cond_true", 2, 1),
+            // + the logged false outcome.
             ("op_cond_false", 3, 1),
-            ("op_scan", 2, 1),
-            // read 2, write 2, now 1 (a first execution logs it without looking first),
-            // write of a fresh key 2 (its first DAAL row holds it), read 2, scan 2.
-            ("op_six_steps", 2 + 2 + 1 + 2 + 2 + 2, 1)
+            // The read saw the tail: the write goes straight there, with the read's record
+            // in its transaction; the replay replays both from the prefetch.
+            ("op_read_write", 1 + 1, 1),
+            ("op_read_cond_false", 1 + 2, 1),
+            ("op_scan", 1, 2),
+            // read 1, write 1 (carrying the read's record), now 1, write of a fresh key 1
+            // (its first DAAL row holds it), read 1, scan 1; the replay re-runs the last
+            // read and the scan, deferred and lost with the crash.
+            ("op_six_steps", 1 + 1 + 1 + 1 + 1 + 1, 1 + 2)
         ]
     );
     // The garbage collector deletes an instance's log records in batches (one round trip per
@@ -908,12 +1112,18 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         .unwrap();
     let c = counting.counts();
     println!("[{}] GC pass: {report:?}: {c}", b.name());
-    assert_eq!(report.instances, 6);
+    assert_eq!(report.instances, 8);
     assert!(report.log_records >= 11, "{report:?}");
-    assert_eq!(c.get(OpKind::BatchWrite), 6, "one batch per instance: {c}");
+    // op_read and op_scan logged nothing: their deferred records went with the crash, and
+    // the replay's were dropped once the result was stored.
+    assert_eq!(
+        c.get(OpKind::BatchWrite),
+        6,
+        "one batch per instance that logged anything: {c}"
+    );
     assert_eq!(
         c.get(OpKind::Delete),
-        6,
+        8,
         "one conditional delete per intent: {c}"
     );
 }
