@@ -10,6 +10,7 @@ use crate::error::BeldiError;
 use crate::invocation::Invocation;
 use crate::invoke::{call_record, logged_result};
 use crate::log;
+use crate::schema::names::CALL_RESULT;
 use crate::schema::{CallerRef, Instruction, LogRecord, Outcome, StepKind};
 use crate::store::AttrValue;
 use crate::telemetry;
@@ -49,6 +50,9 @@ pub(crate) async fn call(
     function: &str,
     input: AttrValue,
 ) -> Result<AttrValue, BeldiError> {
+    if txn.is_none() {
+        return call_deferred(e, step, function, input).await;
+    }
     let (callee, got) = invoke_record(e, step, StepKind::Call, function).await?;
     if let Some(r) = logged_result(&got) {
         if let Some(t) = txn
@@ -85,6 +89,47 @@ pub(crate) async fn call(
     let logged =
         log::set_call_result(&*e.store, &e.tables.log(), &e.instance, step, &exec.result).await?;
     unless_died(txn, logged)
+}
+
+/// A sync call outside a transaction: nothing is logged before the callee runs (its id is
+/// derived from this step, so a re-execution calls the same instance, which finishes once
+/// and then returns its stored result); the record of the call, with the result, is
+/// deferred to this execution's next durable effect ([`crate::deferred`]).
+async fn call_deferred(
+    e: &Engine,
+    step: u64,
+    function: &str,
+    input: AttrValue,
+) -> Result<AttrValue, BeldiError> {
+    e.platform.tables(function)?;
+    let callee = e.callee_id(step);
+    if let Some(rec) = e.prefetched(step) {
+        e.check_log(step, rec, StepKind::Call, function)?;
+        if let Some(r) = logged_result(rec) {
+            return Ok(r);
+        }
+    }
+    let inv = Invocation {
+        function: function.to_owned(),
+        instance: callee.clone(),
+        input,
+        caller: Some(caller(e, step, false)),
+        txn: None,
+        plan: e.plan.clone(),
+        attempt: e.attempt,
+        trace: Some(telemetry::outgoing(&e.trace)),
+    };
+    let exec = e.platform.call(inv).await?;
+    e.maybe_crash(CrashPoint::Inside(step)).await;
+    let mut rec = call_record(StepKind::Call, function, &callee);
+    if let Some(AttrValue::M(m)) = &mut rec.value {
+        m.insert(CALL_RESULT.to_owned(), exec.result);
+    }
+    let got = e.defer_step(step, StepKind::Call, function, rec.value)?;
+    logged_result(&got).ok_or_else(|| BeldiError::Corrupt {
+        what: format!("call record of step {step}"),
+        message: "no result".into(),
+    })
 }
 
 /// A callee's result, or the wait-die death it reports.

@@ -1,7 +1,9 @@
-//! Deferred logging: the log records of reads and scans stay in the execution until its next
-//! durable effect, and go to the store in one transaction with that effect.
+//! Deferred logging: the log records of reads, scans and sync calls (with the callee's
+//! result) stay in the execution until its next durable effect, and go to the store in one
+//! transaction with that effect.
 //!
-//! A read costs one round trip (the read itself) instead of two. What keeps this safe:
+//! A read costs one round trip (the read itself) instead of two, and a call's record costs
+//! none of its own. What keeps this safe:
 //!
 //! - **No effect escapes on an unlogged input.** Every durable effect carries or follows
 //!   the records deferred before it: a logged write puts them (put-if-absent) in the same

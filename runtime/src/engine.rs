@@ -70,6 +70,8 @@ pub(crate) struct Engine {
     pub(crate) deferred: DeferredLog,
     /// Steps that made deferred records durable on their own, before their effect.
     flushed: Mutex<Vec<u64>>,
+    /// Steps not prefetched that found their record logged by an earlier execution.
+    found_logged: Mutex<Vec<u64>>,
 }
 
 /// What an engine is made from (the platform fills it in when an execution starts).
@@ -109,7 +111,27 @@ impl Engine {
             prefetched: p.prefetched,
             deferred: DeferredLog::default(),
             flushed: Mutex::new(Vec::new()),
+            found_logged: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Notes that `step`, not prefetched, found its record logged by an earlier execution
+    /// (so its span says it was replayed).
+    pub(crate) fn note_found_logged(&self, step: u64) {
+        self.found_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(step);
+    }
+
+    /// Whether `step` was replayed: prefetched, or found logged when it ran.
+    pub(crate) fn replayed(&self, step: u64) -> bool {
+        self.prefetched(step).is_some()
+            || self
+                .found_logged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&step)
     }
 
     /// Logs `(kind, target, value)` at `step` later ([`crate::deferred`]): returns the

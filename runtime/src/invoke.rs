@@ -1,12 +1,18 @@
 //! Invocations between functions: what the caller logs, and how callee instance ids are made.
 //!
-//! A **sync call** at step s of instance A: (1) put-if-absent A's log record `(A, s)` =
-//! `call` of the callee function, with the callee's instance id; (2) run the callee, which
-//! creates its own intent, runs, and stores its result in its own intent record; (3) add the
-//! result to A's record. A re-execution of A finds the result in (1) and does not invoke
-//! again; if A crashed between (2) and (3), it invokes again with the same callee id and the
-//! callee returns its stored result. A crash of the callee fails A's step, and so A, up to
-//! the root, whose re-execution re-drives the chain with the same ids.
+//! A **sync call** at step s of instance A (outside a transaction): (1) make A's deferred
+//! log records durable ([`crate::deferred`]: the callee's input may depend on them); (2) run
+//! the callee under its derived id: it creates its own intent, runs, and stores its result
+//! in its intent record; (3) defer A's record `(A, s)` = `call` of the callee function, with
+//! the callee's id and result, to A's next durable effect. Nothing is logged before the
+//! callee runs: a re-execution of A that finds the record returns its result; one that does
+//! not (A crashed before the record was durable) invokes again with the same callee id, and
+//! the callee returns its stored result. A crash of the callee fails A's step, and so A, up
+//! to the root, whose re-execution re-drives the chain with the same ids. (The garbage
+//! collector keeps a sync callee until its caller's record of the call is logged or the
+//! caller is done: see [`crate::gc`].) Inside a transaction the record is logged before the
+//! call and the result added to it after, as before, so the coordinator knows its
+//! participants.
 //!
 //! An **async call** (spawn): (1) as above with `spawn`; (2) the callee's runtime creates the
 //! callee's intent (put-if-absent, exactly once) and runs it in the background. The caller

@@ -176,6 +176,7 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
                         })?,
                 };
                 e.check_log(step, &logged, entry.kind(), &want)?;
+                e.note_found_logged(step);
                 break logged
                     .field(WRITE_ENTRY)
                     .and_then(Entry::parse)
@@ -199,6 +200,7 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
                 // The row holds the entry, written without a record (not by this runtime's
                 // logged path); the deferred records were not written with it.
                 deferred::flush(&*e.store, &log_table, &e.instance, &e.deferred).await?;
+                e.note_found_logged(step);
                 break x;
             }
         }
@@ -281,7 +283,11 @@ pub(crate) async fn value(
         // both ran `make`, as two executions at the very same time may, and the put below
         // returns the twin's value).
         None if e.is_first_execution() => None,
-        // Logged since the re-execution read ahead, perhaps: look before running `make`.
+        // A clock, random value or wake-up time is made and put-if-absent, which returns
+        // the earlier one if there is one: no need to look first.
+        None if label != "side_effect" => None,
+        // Logged since the re-execution read ahead, perhaps: look before running the side
+        // effect.
         None => log::get(&*e.store, &table, &e.instance, step).await?,
     };
     let logged = match found {

@@ -258,12 +258,12 @@ async fn a_root_and_its_sync_callee_have_execution_and_step_spans() {
     assert_eq!(back_steps[0].1.field("target"), "b/x");
 
     // Round trips per step, as the protocol makes them on a first execution: a read gets
-    // the DAAL tail and defers its log record; a call makes the deferred record durable,
-    // puts its own record, then sets the callee's result in it (the callee's own round
-    // trips are the callee's); a write of a fresh key creates its first row with the
-    // write and its log record in one transaction.
+    // the DAAL tail and defers its log record; a call makes the deferred record durable
+    // and defers its own, with the callee's result (the callee's own round trips are the
+    // callee's); a write of a fresh key creates its first row with the write, its log
+    // record and the call's in one transaction.
     let trips: Vec<u64> = steps.iter().map(|(_, s)| s.num("round_trips")).collect();
-    assert_eq!(trips, vec![1, 3, 1], "{steps:?}");
+    assert_eq!(trips, vec![1, 1, 1], "{steps:?}");
     assert_eq!(back_steps[0].1.num("round_trips"), 1);
 
     // A second root request is another trace.
@@ -290,7 +290,8 @@ async fn a_crash_then_a_replay_marks_the_replayed_steps() {
     let (rt, _dir) = runtime().await;
     let c = Collector::default();
     let _g = c.install();
-    // Crash right after the call (step 1) is logged with its result.
+    // Crash right after the call (step 1) returned: the read's record is durable (the call
+    // made it so before the callee ran), the call's own record, deferred, is lost.
     let crash = FaultPlan::crash_instance("req-c", CrashPoint::After(1));
     let e = rt
         .execute("front", "req-c", AttrValue::S("x".into()), crash, 0)
@@ -314,8 +315,8 @@ async fn a_crash_then_a_replay_marks_the_replayed_steps() {
     assert_eq!(first.field("replay"), "false");
     assert_eq!(first.field("outcome"), "crashed");
     assert_eq!(second.field("replay"), "true");
-    // It read its log ahead in one query: the read's and the call's records.
-    assert_eq!(second.num("logged"), 2);
+    // It read its log ahead in one query: the read's record.
+    assert_eq!(second.num("logged"), 1);
     assert_eq!(second.field("attempt"), "1");
     assert_eq!(second.field("outcome"), "ok");
 
@@ -335,8 +336,9 @@ async fn a_crash_then_a_replay_marks_the_replayed_steps() {
         && e.span == Some(*first_i)
         && e.fields.get("outcome").map(String::as_str) == Some("crashed")));
 
-    // The first execution ran steps 0 and 1 as new; the replay finds both in the log it
-    // read ahead (no round trip) and runs step 2 as new.
+    // The first execution ran steps 0 and 1 as new; the replay finds the read in the log
+    // it read ahead (no round trip), calls the callee again (which is done: it returns its
+    // stored result without running) and runs step 2 as new.
     let shape = |exec: usize| -> Vec<(String, String, Option<u64>)> {
         c.steps_of(exec)
             .iter()
@@ -352,31 +354,36 @@ async fn a_crash_then_a_replay_marks_the_replayed_steps() {
     let first_shape = shape(*first_i);
     assert_eq!(first_shape.len(), 2);
     assert!(first_shape.iter().all(|(_, r, _)| r == "false"));
-    // The crashed step's count is recorded too (the read's deferred record, the call's
-    // record and its result).
+    // The crashed step's count is recorded too (the read's deferred record, made durable
+    // before the callee ran).
     assert_eq!(first_shape[0].2, Some(1));
-    assert_eq!(first_shape[1].2, Some(3));
+    assert_eq!(first_shape[1].2, Some(1));
     let second_shape = shape(*second_i);
     assert_eq!(
         second_shape,
         vec![
             ("read".to_owned(), "true".to_owned(), Some(0)),
-            ("call".to_owned(), "true".to_owned(), Some(0)),
+            ("call".to_owned(), "false".to_owned(), Some(0)),
             ("write".to_owned(), "false".to_owned(), Some(1)),
         ]
     );
-    // Each effect shows once as new across both executions, and the callee ran once.
-    let new_effects: Vec<String> = c
+    // Each write shows once as new across all executions; the callee ran its body once.
+    let backs = c.executions("back");
+    assert_eq!(backs.len(), 2);
+    assert_eq!(backs[1].1.field("ran"), "false");
+    assert!(c.steps_of(backs[1].0).is_empty());
+    let new_writes: Vec<String> = c
         .spans()
         .iter()
         .filter(|s| s.name == "beldi.step" && s.get("replayed") == Some("false"))
+        .filter(|s| s.field("kind") == "write")
         .map(|s| format!("{} {}", s.field("kind"), s.field("target")))
         .collect();
-    let mut dedup = new_effects.clone();
+    let mut dedup = new_writes.clone();
     dedup.sort();
     dedup.dedup();
-    assert_eq!(dedup.len(), new_effects.len(), "{new_effects:?}");
-    assert_eq!(c.executions("back").len(), 1);
+    assert_eq!(dedup.len(), new_writes.len(), "{new_writes:?}");
+    assert_eq!(new_writes.len(), 2, "{new_writes:?}");
 }
 
 #[tokio::test]
@@ -384,7 +391,7 @@ async fn a_replayed_call_re_drives_its_finished_callee() {
     let (rt, _dir) = runtime().await;
     let c = Collector::default();
     let _g = c.install();
-    // Crash after the callee returned, before its result is logged in the caller's log.
+    // Crash after the callee returned, before the call's record (deferred) is durable.
     let crash = FaultPlan::crash_instance("req-i", CrashPoint::Inside(1));
     rt.execute("front", "req-i", AttrValue::S("x".into()), crash, 0)
         .await
@@ -402,10 +409,9 @@ async fn a_replayed_call_re_drives_its_finished_callee() {
     let steps = c.steps_of(fronts[1].0);
     let call = &steps[1].1;
     assert_eq!(call.field("kind"), "call");
-    assert_eq!(call.field("replayed"), "true");
-    // The record was in the log without a result: the call re-drives the callee, which
-    // returns its stored result, and sets the result (one round trip).
-    assert_eq!(call.num("round_trips"), 1);
+    // Nothing of the call was logged (its record is deferred): the call re-drives the
+    // callee (the same instance), which returns its stored result without running.
+    assert_eq!(call.field("replayed"), "false");
     let backs = c.executions("back");
     assert_eq!(backs.len(), 2);
     assert_eq!(backs[1].1.field("replay"), "true");
@@ -414,6 +420,12 @@ async fn a_replayed_call_re_drives_its_finished_callee() {
     assert!(
         c.steps_of(backs[1].0).is_empty(),
         "no step of the callee runs again"
+    );
+    assert_eq!(
+        beldi_runtime::explorer::current_value(&rt, "back", "b", "x")
+            .await
+            .unwrap(),
+        Some(1.into())
     );
 }
 

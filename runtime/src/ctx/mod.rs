@@ -145,7 +145,12 @@ impl Ctx {
         // Recorded when the step ends, or is dropped by a crash mid-step.
         let trips = RecordTrips(span.clone(), Arc::new(AtomicU64::new(0)));
         let run = telemetry::metered(self.engine.meter(), &trips.1, self.run_step(step, op));
-        run.instrument(span).await
+        let out = run.instrument(span.clone()).await;
+        if self.engine.replayed(step) {
+            // Not prefetched, but found logged by an earlier execution when it ran.
+            span.record("replayed", true);
+        }
+        out
     }
 
     /// [`Ctx::step`] without its span.

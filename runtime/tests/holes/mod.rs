@@ -248,6 +248,8 @@ pub async fn a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism
         &flip,
         |ctx| async move {
             let _: Result<(), UserError> = ctx.call("noop", &()).await?;
+            // A durable effect after the call: the call's record is durable with it.
+            ctx.side_effect(|| ()).await?;
             Ok(())
         },
         |ctx| async move { Ok(ctx.delete("t", "k").await?) },
@@ -264,7 +266,7 @@ pub async fn a_replay_writing_where_a_read_or_call_was_logged_is_non_determinism
         None,
         "nothing applied"
     );
-    let e = replay_after_flip(&rt, "caller", &flip).await;
+    let e = replay_after_flip_at(&rt, "caller", &flip, 1).await;
     assert_non_determinism(&e, "call of `noop`", "delete of `t/k`");
 }
 
