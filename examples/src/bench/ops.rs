@@ -197,8 +197,13 @@ fn section(points: &[Point], scale: &Scale) -> String {
          minus an empty instance's (so the 2 intent writes of every instance are not in them), \
          latency is the whole instance's (p50 / p99, ms). {} measured instances per point after \
          {} warm-up ones; row capacity {ROW_CAPACITY}, the grown key has {} full rows \
-         first (and gains more while measured). On a fresh key a write also creates the key's first DAAL row (+1 put), as in \
-         the prototype (\"first write to a key +1\"). The prototype's counts are from its code. \
+         first (and gains more while measured). A write goes straight to the row where the process \
+         last saw the key's tail (on a fresh key it creates the key's first row with the write in \
+         it, in the same round trip; the prototype: \"first write to a key +1\"); on the grown key \
+         a row fills every {ROW_CAPACITY} writes, and the next write is refused by the full row \
+         and appends one (+3 per {ROW_CAPACITY}). Reads, scans and call results log nothing of \
+         their own: their records ride with the next durable effect. The prototype's counts are \
+         from its code. \
          Bytes are DynamoDB item sizes per operation (instance minus empty instance): read = \
          every item the store returned (found items, query pages, items returned on a failed \
          condition), written = what the requests sent to be stored.\n\n{}\n\n![per-operation round trips](ops_rtt.png)\n\n![per-operation latency](ops_latency.png)",
