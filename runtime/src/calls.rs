@@ -11,7 +11,7 @@ use crate::invocation::Invocation;
 use crate::invoke::{call_record, logged_result};
 use crate::log;
 use crate::schema::names::CALL_RESULT;
-use crate::schema::{CallerRef, Instruction, LogRecord, Outcome, StepKind};
+use crate::schema::{CallerRef, Instruction, LogRecord, Outcome, StepKind, TxnCtx};
 use crate::store::AttrValue;
 use crate::telemetry;
 use crate::txn::{self, TxnState};
@@ -31,13 +31,30 @@ async fn invoke_record(
     Ok((callee, got))
 }
 
-/// Who makes a call at `step`.
-fn caller(e: &Engine, step: u64, is_async: bool) -> CallerRef {
-    CallerRef {
-        function: e.function().to_owned(),
-        instance: e.instance.clone(),
-        step,
-        is_async,
+/// The invocation of `callee` of `function` with `input` that step `step` of this
+/// execution makes (asynchronously if `is_async`), in transaction `txn` if any.
+fn invocation(
+    e: &Engine,
+    step: u64,
+    (function, callee): (&str, &str),
+    input: AttrValue,
+    is_async: bool,
+    txn: Option<TxnCtx>,
+) -> Invocation {
+    Invocation {
+        function: function.to_owned(),
+        instance: callee.to_owned(),
+        input,
+        caller: Some(CallerRef {
+            function: e.function().to_owned(),
+            instance: e.instance.clone(),
+            step,
+            is_async,
+        }),
+        txn,
+        plan: e.plan.clone(),
+        attempt: e.attempt,
+        trace: Some(telemetry::outgoing(&e.trace)),
     }
 }
 
@@ -69,16 +86,7 @@ pub(crate) async fn call(
         }
         None => None,
     };
-    let inv = Invocation {
-        function: function.to_owned(),
-        instance: callee,
-        input,
-        caller: Some(caller(e, step, false)),
-        txn: in_txn,
-        plan: e.plan.clone(),
-        attempt: e.attempt,
-        trace: Some(telemetry::outgoing(&e.trace)),
-    };
+    let inv = invocation(e, step, (function, &callee), input, false, in_txn);
     let run = e.platform.call(inv);
     let exec = match txn {
         // A participant call runs to its end whatever the body does with this future.
@@ -109,16 +117,7 @@ async fn call_deferred(
             return Ok(r);
         }
     }
-    let inv = Invocation {
-        function: function.to_owned(),
-        instance: callee.clone(),
-        input,
-        caller: Some(caller(e, step, false)),
-        txn: None,
-        plan: e.plan.clone(),
-        attempt: e.attempt,
-        trace: Some(telemetry::outgoing(&e.trace)),
-    };
+    let inv = invocation(e, step, (function, &callee), input, false, None);
     let exec = e.platform.call(inv).await?;
     e.maybe_crash(CrashPoint::Inside(step)).await;
     let mut rec = call_record(StepKind::Call, function, &callee);
@@ -154,16 +153,7 @@ pub(crate) async fn spawn(
 ) -> Result<String, BeldiError> {
     let (callee, _) = invoke_record(e, step, StepKind::Spawn, function).await?;
     e.maybe_crash(CrashPoint::Inside(step)).await;
-    let inv = Invocation {
-        function: function.to_owned(),
-        instance: callee.clone(),
-        input,
-        caller: Some(caller(e, step, true)),
-        txn: None,
-        plan: e.plan.clone(),
-        attempt: e.attempt,
-        trace: Some(telemetry::outgoing(&e.trace)),
-    };
+    let inv = invocation(e, step, (function, &callee), input, true, None);
     e.platform.start(inv).await?;
     Ok(callee)
 }

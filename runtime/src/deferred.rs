@@ -135,22 +135,22 @@ impl DeferredLog {
     }
 }
 
-/// The record a refused put of `d` found: the item the store returned, or (if it returned
-/// none) the one in the log.
+/// The record a refused put-if-absent of the record of `step` found: the item the store
+/// returned, or (if it returned none) the one in the log.
 pub(crate) async fn found(
     store: &dyn Store,
     table: &str,
     instance: &str,
-    d: &Deferred,
+    step: u64,
     item: Option<&Item>,
 ) -> Result<LogRecord, BeldiError> {
     if let Some(item) = item {
         return Ok(LogRecord::from_item(item));
     }
-    log::get(store, table, instance, d.step)
+    log::get(store, table, instance, step)
         .await?
         .ok_or_else(|| BeldiError::Corrupt {
-            what: format!("log of step {}", d.step),
+            what: format!("log of step {step}"),
             message: "a put-if-absent failed on no record".into(),
         })
 }
@@ -220,7 +220,7 @@ pub(crate) async fn flush(
             }
             Some((i, item)) => {
                 let d = &records[i];
-                let got = found(store, table, instance, d, item.as_deref()).await?;
+                let got = found(store, table, instance, d.step, item.as_deref()).await?;
                 log.refused(instance, d, &got)?;
             }
         }

@@ -144,13 +144,28 @@ impl Engine {
         target: &str,
         value: Option<AttrValue>,
     ) -> Result<LogRecord, BeldiError> {
-        if let Some(rec) = self.prefetched(step) {
-            self.check_log(step, rec, kind, target)?;
-            return Ok(rec.clone());
+        if let Some(rec) = self.prefetched_checked(step, kind, target)? {
+            return Ok(rec);
         }
         let rec = LogRecord::new(kind, target, value);
         self.deferred.push(step, rec.clone());
         Ok(rec)
+    }
+
+    /// The record prefetched at `step`, if any, checked to be for `kind` of `target`.
+    fn prefetched_checked(
+        &self,
+        step: u64,
+        kind: StepKind,
+        target: &str,
+    ) -> Result<Option<LogRecord>, BeldiError> {
+        match self.prefetched(step) {
+            Some(rec) => {
+                self.check_log(step, rec, kind, target)?;
+                Ok(Some(rec.clone()))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Makes the deferred log records durable before `step`'s own effect (nothing to do, no
@@ -311,9 +326,8 @@ impl Engine {
         target: &str,
         value: Option<AttrValue>,
     ) -> Result<LogRecord, BeldiError> {
-        if let Some(rec) = self.prefetched(step) {
-            self.check_log(step, rec, kind, target)?;
-            return Ok(rec.clone());
+        if let Some(rec) = self.prefetched_checked(step, kind, target)? {
+            return Ok(rec);
         }
         let rec = LogRecord::new(kind, target, value);
         let table = self.tables.log();

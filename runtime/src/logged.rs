@@ -166,15 +166,9 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
                 // that applied it. What this execution deferred must agree with what the
                 // twin logged before going on from the twin's outcome.
                 deferred::flush(&*e.store, &log_table, &e.instance, &e.deferred).await?;
-                let logged = match item {
-                    Some(item) => LogRecord::from_item(&item),
-                    None => log::get(&*e.store, &log_table, &e.instance, step)
-                        .await?
-                        .ok_or_else(|| BeldiError::Corrupt {
-                            what: format!("log of step {step}"),
-                            message: "a put-if-absent failed on no record".into(),
-                        })?,
-                };
+                let logged =
+                    deferred::found(&*e.store, &log_table, &e.instance, step, item.as_deref())
+                        .await?;
                 e.check_log(step, &logged, entry.kind(), &want)?;
                 e.note_found_logged(step);
                 break logged
@@ -193,7 +187,8 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
                     message: format!("companion {index} of {} failed", carried.len() + 1),
                 })?;
                 let found =
-                    deferred::found(&*e.store, &log_table, &e.instance, d, item.as_deref()).await?;
+                    deferred::found(&*e.store, &log_table, &e.instance, d.step, item.as_deref())
+                        .await?;
                 e.deferred.refused(&e.instance, d, &found)?;
             }
             WriteResult::Logged(x) => {

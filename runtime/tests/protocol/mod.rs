@@ -975,16 +975,14 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         )
     })
     .unwrap();
+    // A conditional write of `t/k` whose condition is false.
+    async fn cond_false(ctx: &Ctx) -> Result<bool, BeldiError> {
+        let set = vec![UpdateAction::set(Path::root(), 3)];
+        ctx.cond_write("t", "k", set, Condition::eq(Path::root(), 99))
+            .await
+    }
     rt.register("op_cond_false", &["t"], |ctx: Ctx, _: ()| async move {
-        Ok::<_, UserError>(
-            ctx.cond_write(
-                "t",
-                "k",
-                vec![UpdateAction::set(Path::root(), 3)],
-                Condition::eq(Path::root(), 99),
-            )
-            .await?,
-        )
+        Ok::<_, UserError>(cond_false(&ctx).await?)
     })
     .unwrap();
     // A read, then a write of the key it read (where the read saw the tail).
@@ -996,15 +994,7 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
     .unwrap();
     rt.register("op_read_cond_false", &["t"], |ctx: Ctx, _: ()| async move {
         ctx.read("t", "k").await?;
-        Ok::<_, UserError>(
-            ctx.cond_write(
-                "t",
-                "k",
-                vec![UpdateAction::set(Path::root(), 3)],
-                Condition::eq(Path::root(), 99),
-            )
-            .await?,
-        )
+        Ok::<_, UserError>(cond_false(&ctx).await?)
     })
     .unwrap();
     rt.register("op_scan", &["t"], |ctx: Ctx, _: ()| async move {
