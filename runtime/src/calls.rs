@@ -70,6 +70,11 @@ pub(crate) async fn call(
     if txn.is_none() {
         return call_deferred(e, step, function, input).await;
     }
+    if let Some(t) = txn {
+        // What the callee does to this function's keys (it may be a participant of this
+        // function) is not known to this execution.
+        t.forget_views();
+    }
     let (callee, got) = invoke_record(e, step, StepKind::Call, function).await?;
     if let Some(r) = logged_result(&got) {
         if let Some(t) = txn

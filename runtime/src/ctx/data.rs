@@ -18,10 +18,11 @@ use crate::{baseline, logged, txn};
 
 impl Ctx {
     /// Whether a data operation of this context makes the deferred log records durable
-    /// first: not on the logged path, where a read or scan defers its own record and a
-    /// write carries them in its transaction ([`crate::deferred`]).
+    /// first: not on the logged path or in a transaction, where a read or scan defers its
+    /// own record or carries them with the lock it takes, and a write carries them in its
+    /// transaction ([`crate::deferred`]).
     fn flushes(&self) -> bool {
-        !matches!(self.path, DataPath::Logged)
+        matches!(self.path, DataPath::Baseline)
     }
 
     /// Reads the current value of `key` in the function's table `table` (`None`: no value).

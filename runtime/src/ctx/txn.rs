@@ -136,10 +136,12 @@ impl Ctx {
         let e = &*self.engine;
         let span = telemetry::step_span(step, StepKind::TxnBegin, format_args!(""));
         let ts = self
-            .step(step, true, span, async {
+            .step(step, false, span, async {
                 e.note(step, StepKind::TxnBegin);
                 let now = AttrValue::from(ts.unwrap_or_else(now_ms));
-                let got = e.log_step(step, StepKind::TxnBegin, "", Some(now)).await?;
+                // Deferred: the first lock the transaction takes makes it durable (nothing
+                // durable depends on a start time before that).
+                let got = e.defer_step(step, StepKind::TxnBegin, "", Some(now))?;
                 got.value
                     .as_ref()
                     .and_then(AttrValue::as_i64)
@@ -172,11 +174,11 @@ impl Ctx {
         let step = self.alloc();
         let e = &*self.engine;
         let span = telemetry::step_span(step, kind, format_args!("{}", txn.id));
-        self.step(step, true, span, async move {
+        // The decision is logged (with the finish, when it can be: [`crate::txn::end`]): a
+        // replay that reaches this step decides the same.
+        self.step(step, false, span, async move {
             e.note(step, kind);
-            // The decision is logged: a replay that reaches this step decides the same.
-            e.log_step(step, kind, &txn.id, None).await?;
-            crate::txn::finish(e, txn, step, commit).await
+            crate::txn::end(e, txn, step, commit).await
         })
         .await
     }

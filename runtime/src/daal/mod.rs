@@ -35,6 +35,7 @@ mod hints;
 mod write;
 
 pub use hints::TailHints;
+pub(crate) use write::{Attempt, busy_backoff, transact};
 pub use write::{Change, WriteResult};
 
 /// Default row capacity N. A log entry costs its id (instance id + `#` + step, 40–60 bytes
@@ -194,7 +195,7 @@ impl<'a> Daal<'a> {
 
     /// The condition under which a row of capacity `cap` is not full (and so is the tail:
     /// rows are appended only when full), and really has that capacity.
-    fn room_in(cap: u64) -> Condition {
+    pub(crate) fn room_in(cap: u64) -> Condition {
         Condition::lt(LOG_COUNT, cap as i64)
             .and(Condition::eq(CAPACITY, cap as i64).or(Condition::not_exists(CAPACITY)))
     }

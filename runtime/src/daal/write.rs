@@ -4,7 +4,7 @@
 use super::{Daal, Entry, MAX_ATTEMPTS, Row, row_id};
 use crate::schema::names::{CAPACITY, DAAL_KEY, DAAL_ROW, LOG_COUNT, LOGS};
 use crate::store::{
-    AttrValue, CancellationReason, Condition, Item, MAX_ITEM_SIZE, Path, Put, StoreError,
+    AttrValue, CancellationReason, Condition, Item, MAX_ITEM_SIZE, Path, Put, Store, StoreError,
     TransactOp, TransactWrite, Update, UpdateAction,
 };
 
@@ -44,18 +44,19 @@ pub enum WriteResult {
 
 /// Waits before trying a write again that a concurrent one cancelled: 1 ms doubling up to
 /// 32 ms, with jitter, so contenders spread out.
-async fn busy_backoff(busy: &mut u32) {
+pub(crate) async fn busy_backoff(busy: &mut u32) {
     *busy = (*busy + 1).min(6);
     let cap = 1u64 << (*busy - 1);
     let ms = 1 + rand::random::<u64>() % cap.max(1);
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
-/// How one conditional write of a row went.
-enum Attempt {
+/// How one conditional write went.
+pub(crate) enum Attempt {
     /// It was applied (with its companions, if any).
     Written,
-    /// The row's condition failed: the row as it is (`None`: it does not exist).
+    /// The condition of one of the writes failed: the item as it is (`None`: it does not
+    /// exist).
     Refused(Option<Box<Item>>),
     /// The condition of companion `.0` failed: the item it found; nothing was applied.
     CompanionFailed(usize, Option<Box<Item>>),
@@ -68,79 +69,90 @@ enum Attempt {
 /// transaction with the row's write.
 pub type Companions<'a> = &'a (dyn Fn(Entry) -> Vec<Put> + Sync);
 
-impl Daal<'_> {
-    /// Sends `op` (a row's update or put), in one transaction with `companions` if there
-    /// are any. A cancellation says which item refused; an item the write would make too
-    /// large, or an invalid update, fails the write as it would alone.
-    async fn write_with(&self, op: TransactOp, companions: &[Put]) -> Result<Attempt, StoreError> {
-        if companions.is_empty() {
-            let out = match op {
-                TransactOp::Put(p) => self.store.put(p).await,
-                TransactOp::Update(u) => self.store.update(u).await,
-                other => {
-                    return Err(StoreError::validation(
-                        other.table(),
-                        "a DAAL row is written by a put or an update",
-                    ));
-                }
-            };
-            return match out {
-                Ok(_) => Ok(Attempt::Written),
-                Err(StoreError::ConditionFailed { item, .. }) => Ok(Attempt::Refused(item)),
-                Err(e) => Err(e),
-            };
-        }
-        let n = companions.len();
-        let tx = companions
-            .iter()
-            .fold(TransactWrite::new(), |tx, c| {
-                tx.op(TransactOp::Put(c.clone()))
-            })
-            .op(op);
-        let reasons = match self.store.transact_write(tx).await {
-            Ok(()) => return Ok(Attempt::Written),
-            Err(StoreError::TransactionCancelled { reasons }) => reasons,
-            Err(StoreError::TransactionConflict { .. } | StoreError::Throttled { .. }) => {
-                return Ok(Attempt::Busy);
+/// Sends `companions` and `writes` (rows' updates or puts) in one transaction (a lone write
+/// goes as a plain put or update). A cancellation says which item refused; an item the
+/// transaction would make too large, or an invalid update, fails it as it would alone
+/// (`table` names the data table in that error).
+pub(crate) async fn transact(
+    store: &dyn Store,
+    table: &str,
+    companions: &[Put],
+    mut writes: Vec<TransactOp>,
+) -> Result<Attempt, StoreError> {
+    if companions.is_empty() && writes.len() == 1 {
+        let out = match writes.remove(0) {
+            TransactOp::Put(p) => store.put(p).await,
+            TransactOp::Update(u) => store.update(u).await,
+            other => {
+                return Err(StoreError::validation(
+                    other.table(),
+                    "a DAAL row is written by a put or an update",
+                ));
             }
-            Err(e) => return Err(e),
         };
-        for (i, r) in reasons.iter().enumerate().take(n) {
-            if let CancellationReason::ConditionFailed { item } = r {
-                return Ok(Attempt::CompanionFailed(i, item.clone()));
-            }
-        }
-        if let Some(CancellationReason::ConditionFailed { item }) = reasons.get(n) {
-            return Ok(Attempt::Refused(item.clone()));
-        }
-        for r in &reasons {
-            match r {
-                CancellationReason::ItemTooLarge => {
-                    return Err(StoreError::ItemTooLarge {
-                        table: self.table.to_owned(),
-                        size: None,
-                        limit: MAX_ITEM_SIZE,
-                    });
-                }
-                CancellationReason::Other { code, message } if code == "ValidationError" => {
-                    return Err(StoreError::validation(self.table, message.clone()));
-                }
-                _ => {}
-            }
-        }
-        // Another write of one of the items was in progress (or the store throttled):
-        // nothing was applied; try again, as when the row changed.
-        if reasons.iter().all(|c| {
-            matches!(
-                c,
-                CancellationReason::None
-                    | CancellationReason::TransactionConflict
-                    | CancellationReason::Throttled
-            )
-        }) {
+        return match out {
+            Ok(_) => Ok(Attempt::Written),
+            Err(StoreError::ConditionFailed { item, .. }) => Ok(Attempt::Refused(item)),
+            Err(e) => Err(e),
+        };
+    }
+    let n = companions.len();
+    let tx = companions.iter().fold(TransactWrite::new(), |tx, c| {
+        tx.op(TransactOp::Put(c.clone()))
+    });
+    let tx = writes.into_iter().fold(tx, |tx, w| tx.op(w));
+    let reasons = match store.transact_write(tx).await {
+        Ok(()) => return Ok(Attempt::Written),
+        Err(StoreError::TransactionCancelled { reasons }) => reasons,
+        Err(StoreError::TransactionConflict { .. } | StoreError::Throttled { .. }) => {
             return Ok(Attempt::Busy);
         }
-        Err(StoreError::TransactionCancelled { reasons })
+        Err(e) => return Err(e),
+    };
+    for (i, r) in reasons.iter().enumerate() {
+        if let CancellationReason::ConditionFailed { item } = r {
+            return Ok(if i < n {
+                Attempt::CompanionFailed(i, item.clone())
+            } else {
+                Attempt::Refused(item.clone())
+            });
+        }
+    }
+    for r in &reasons {
+        match r {
+            CancellationReason::ItemTooLarge => {
+                return Err(StoreError::ItemTooLarge {
+                    table: table.to_owned(),
+                    size: None,
+                    limit: MAX_ITEM_SIZE,
+                });
+            }
+            CancellationReason::Other { code, message } if code == "ValidationError" => {
+                return Err(StoreError::validation(table, message.clone()));
+            }
+            _ => {}
+        }
+    }
+    // Another write of one of the items was in progress (or the store throttled):
+    // nothing was applied; try again, as when the row changed.
+    if reasons.iter().all(|c| {
+        matches!(
+            c,
+            CancellationReason::None
+                | CancellationReason::TransactionConflict
+                | CancellationReason::Throttled
+        )
+    }) {
+        return Ok(Attempt::Busy);
+    }
+    Err(StoreError::TransactionCancelled { reasons })
+}
+
+impl Daal<'_> {
+    /// Sends `op` (a row's update or put), in one transaction with `companions` if there
+    /// are any ([`transact`]).
+    async fn write_with(&self, op: TransactOp, companions: &[Put]) -> Result<Attempt, StoreError> {
+        transact(self.store, self.table, companions, vec![op]).await
     }
 
     /// The id and capacity of the tail row of `key` (one query of one item, projected to
@@ -349,7 +361,7 @@ impl Daal<'_> {
                 Attempt::CompanionFailed(index, item) => {
                     return Ok((WriteResult::CompanionFailed { index, item }, row));
                 }
-                Attempt::Refused(_) => continue,
+                Attempt::Refused(..) => continue,
                 Attempt::Busy => busy_backoff(&mut busy).await,
             }
         }

@@ -77,6 +77,9 @@ pub const INTENT_RESTARTS: &str = "RS";
 pub const SHADOW_VERSION: &str = "SV";
 /// Shadow finish marker: when the function's part of the transaction finished.
 pub const FINISHED_AT: &str = "FT";
+/// Shadow finish marker: the entries (their sort keys) the finish covered; any other entry
+/// was added after, by a lagging copy.
+pub const FINISHED_ENTRIES: &str = "FE";
 
 #[cfg(test)]
 mod tests {
@@ -119,6 +122,7 @@ mod tests {
             (INTENT_RESTARTS, "RS"),
             (SHADOW_VERSION, "SV"),
             (FINISHED_AT, "FT"),
+            (FINISHED_ENTRIES, "FE"),
         ];
         for (name, stored) in names {
             assert_eq!(name, stored);

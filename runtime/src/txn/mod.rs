@@ -5,27 +5,32 @@
 //! - A `#[beldi::txn]` block begins a transaction: its id is
 //!   derived from the coordinator's instance and step, its start time is logged, so a
 //!   re-execution resumes the same transaction.
-//! - Inside it, every `read` and `write` first takes the item's lock: a logged conditional
-//!   write of the holder (`H`, with its start time `HT`) into the DAAL row, so the lock
-//!   survives row appends. If another transaction holds it, the **older** one (smaller start
-//!   time, ties by id) waits with bounded backoff and retries; the **younger** one dies
-//!   ([`BeldiError::TxnAborted`] with `wait_die: true`). Each decision is logged, so a replay
-//!   takes the same one.
+//! - Inside it, every `read` and `write` first takes the item's lock: the holder (`H`, with
+//!   its start time `HT`) set in the key's DAAL tail row, so the lock survives row appends.
+//!   If another transaction holds it, the **older** one (smaller start time, ties by id)
+//!   waits with bounded backoff and retries; the **younger** one dies
+//!   ([`BeldiError::TxnAborted`] with `wait_die: true`). Each decision is one put-if-absent
+//!   record, so every copy of the instance takes the same one ([`lock`]).
 //! - Writes go to the function's shadow table (item per written key, holding the value the
 //!   key will have), invisible to others until commit; reads inside the transaction see
 //!   them. Every locked key, read or written, is recorded in the shadow table too.
+//! - A step's durable effects are **one** store transaction: taking a lock carries the
+//!   lock's outcome, the step's record, the shadow items and the execution's deferred
+//!   records with the holder's update of the row; a step on a key already held carries its
+//!   record and buffer. What this execution learned of a key (its buffered view) is kept in
+//!   memory, and forgotten while a participant call may change it.
 //! - Calls made inside the transaction carry it (`execute`); the caller records each callee
 //!   function once as a participant, however many times it calls it.
-//! - Commit: per key, one logged DAAL write applies the buffered value and releases the lock
-//!   atomically; then every participant is invoked with `commit`, which does the same in its
-//!   own tables, recursively. Abort releases every lock (read locks too) and propagates
-//!   `abort`. Both are logged steps of exactly-once instances, so a crash anywhere is finished
-//!   by a re-execution.
+//! - Commit: per key, the buffered value is applied and the lock released atomically; abort
+//!   releases every lock (read locks too). A first decision does this for every key in one
+//!   transaction with the decision's record ([`commit`]); then every participant is invoked
+//!   with `commit` or `abort`, which does the same in its own tables, recursively. Both are
+//!   logged steps of exactly-once instances, so a crash anywhere is finished by a
+//!   re-execution, key by key and idempotently when the single transaction did not apply.
 //!
 //! Isolation of plain operations: a plain `read` sees only committed values (never a buffered
 //! write); a plain `write` does not take locks, so it is not isolated from transactions on the
 //! same key — use transactions for keys that transactions also write.
-
 //!
 //! The files: [`lock`] (the wait-die rule), [`shadow`] (the shadow table: buffered writes,
 //! locks held, participants), [`commit`] (commit and abort, and their propagation); this
@@ -40,19 +45,23 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::daal::Daal;
+use std::collections::{HashMap, HashSet};
+
+use crate::daal::{Attempt, Daal, busy_backoff, transact};
+use crate::deferred::{self, DeferredLog};
 use crate::engine::{Engine, WriteOp};
 use crate::error::BeldiError;
 use crate::invocation::Execution;
 use crate::logged::{read_record, read_value, rebase, target};
-use crate::schema::names::{READ_VALUE, SHADOW_VERSION, TXN_WRITE_HELD, TXN_WRITE_VERSION, VALUE};
-use crate::schema::{Outcome, StepKind, TxnCtx};
-use crate::store::{AttrValue, Item};
+use crate::schema::names::{READ_VALUE, TXN_WRITE_HELD, TXN_WRITE_VERSION, VALUE};
+use crate::schema::{LogRecord, Outcome, StepKind, TxnCtx, step_key};
+use crate::store::{
+    AttrValue, Condition, Item, MAX_TRANSACTION_ITEMS, Path, StoreError, UpdateAction,
+};
 
-pub(crate) use commit::finish;
-use lock::lock;
+pub(crate) use commit::end;
+use lock::{Effect, Target, Took, logged_outcome};
 pub(crate) use shadow::add_participant;
-use shadow::{shadow_get, shadow_put_write};
 
 /// A context's transaction.
 pub struct TxnState {
@@ -70,6 +79,8 @@ pub struct TxnState {
     /// Whether the death was replayed from the log (the execution that met it backed off
     /// for it already).
     replayed_death: std::sync::atomic::AtomicBool,
+    /// What this execution knows of the transaction's keys.
+    known: Mutex<Known>,
 }
 
 impl TxnState {
@@ -81,6 +92,7 @@ impl TxnState {
             inflight: Default::default(),
             unsettled: Mutex::new(None),
             replayed_death: Default::default(),
+            known: Default::default(),
         })
     }
     pub(crate) fn participant(ctx: TxnCtx) -> Arc<TxnState> {
@@ -105,6 +117,7 @@ impl TxnState {
         use std::sync::atomic::Ordering;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.inflight.fetch_add(1, Ordering::SeqCst);
+        self.forget_views();
         let state = self.clone();
         tokio::spawn(async move {
             let out = call.await;
@@ -183,27 +196,79 @@ pub(crate) fn died(txn: &TxnCtx, reason: String) -> BeldiError {
     }
 }
 
-/// The value of `key` as the transaction sees it: its own buffered write, or the committed
-/// value; and the version of the buffered write (0: none).
-async fn current(
-    e: &Engine,
-    txn: &TxnCtx,
-    table: &str,
-    data: &str,
-    key: &str,
-) -> Result<(Option<AttrValue>, i64), BeldiError> {
-    if let Some(buffered) = shadow_get(e, txn, table, key).await? {
-        let version = buffered
-            .get(SHADOW_VERSION)
-            .and_then(AttrValue::as_i64)
-            .unwrap_or(0);
-        return Ok((buffered.get(VALUE).cloned(), version));
-    }
-    let tail = Daal::new(&*e.store, data, e.row_capacity).tail(key).await?;
-    Ok((tail.and_then(|r| r.value().cloned()), 0))
+/// What the transaction sees of a key in this function: the value it will have (its own
+/// buffered write, or the committed value) and the version of the buffered write (0: none).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct View {
+    pub(crate) value: Option<AttrValue>,
+    pub(crate) version: i64,
 }
 
-/// A transactional read: lock, then the transaction's view of the value, logged.
+impl View {
+    /// The view of a key the transaction has buffered nothing for.
+    fn free(committed: Option<AttrValue>) -> View {
+        View {
+            value: committed,
+            version: 0,
+        }
+    }
+}
+
+/// What an execution knows of the transaction's keys in its function, so a step on a key it
+/// has locked or written needs no lookup.
+#[derive(Default)]
+pub(crate) struct Known {
+    /// Keys whose lock the transaction holds (taken, or replayed as taken, by this
+    /// execution). Locks are released only when the transaction finishes.
+    locks: HashSet<(String, String)>,
+    /// The transaction's view of keys, as this execution made or saw it. Other instances of
+    /// the transaction (participants of this function) may change a view only while a
+    /// participant call runs: every call clears them, and none is kept while one is in
+    /// flight.
+    views: HashMap<(String, String), View>,
+}
+
+fn known_key(table: &str, key: &str) -> (String, String) {
+    (table.to_owned(), key.to_owned())
+}
+
+impl TxnState {
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn holds(&self, table: &str, key: &str) -> bool {
+        self.known().locks.contains(&known_key(table, key))
+    }
+    fn view(&self, table: &str, key: &str) -> Option<View> {
+        if self.inflight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return None;
+        }
+        self.known().views.get(&known_key(table, key)).cloned()
+    }
+    /// Notes that the transaction holds the lock of `table/key`, and (unless a participant
+    /// call is in flight) what it sees of it.
+    fn learn(&self, table: &str, key: &str, view: Option<View>) {
+        let inflight = self.inflight.load(std::sync::atomic::Ordering::SeqCst) > 0;
+        let mut known = self.known();
+        known.locks.insert(known_key(table, key));
+        match view {
+            Some(v) if !inflight => {
+                known.views.insert(known_key(table, key), v);
+            }
+            _ => {
+                known.views.remove(&known_key(table, key));
+            }
+        }
+    }
+    /// A participant call is made: what other instances of the transaction do to this
+    /// function's keys is not known any more.
+    pub(crate) fn forget_views(&self) {
+        self.known().views.clear();
+    }
+}
+
+/// A transactional read: lock, then the transaction's view of the value, logged (with the
+/// lock when it is taken, else deferred to the next durable effect).
 pub(crate) async fn read(
     e: &Engine,
     state: &TxnState,
@@ -213,19 +278,136 @@ pub(crate) async fn read(
 ) -> Result<Option<AttrValue>, BeldiError> {
     let data = e.tables.data(table)?;
     let want = target(table, key);
-    if let Some(rec) = e.logged(step, StepKind::Read, &want).await? {
-        return Ok(read_value(&rec));
+    let mut look = false;
+    loop {
+        if let Some(rec) = logged(e, step, StepKind::Read, &want, look).await? {
+            state.learn(table, key, None);
+            e.note_found_logged(step);
+            return Ok(read_value(&rec));
+        }
+        if !state.holds(table, key) && logged_outcome(e, state, step, look).await?.is_some() {
+            state.learn(table, key, None);
+        }
+        if state.holds(table, key) {
+            if let Some(why) = state.died() {
+                return Err(died(&state.ctx, why));
+            }
+            let view = match state.view(table, key) {
+                Some(v) => v,
+                None => {
+                    let committed = committed(e, &data, key).await?;
+                    lock::buffered_view(e, state, table, key, committed).await?
+                }
+            };
+            let got = e.defer_step(
+                step,
+                StepKind::Read,
+                &want,
+                Some(read_record(view.value.clone())),
+            )?;
+            state.learn(table, key, Some(view));
+            return Ok(read_value(&got));
+        }
+        let make = |v: &View| {
+            Ok(Effect {
+                record: LogRecord::new(StepKind::Read, &want, Some(read_record(v.value.clone()))),
+                buffer: None,
+            })
+        };
+        let at = Target {
+            table,
+            data: &data,
+            key,
+        };
+        match lock::take(e, state, step, at, true, &make).await? {
+            Took::Taken(view) => {
+                let value = view.value.clone();
+                state.learn(table, key, Some(view));
+                return Ok(value);
+            }
+            Took::Twin => look = true,
+        }
     }
-    lock(e, state, step, table, &data, key).await?;
-    let (value, _) = current(e, &state.ctx, table, &data, key).await?;
-    let got = e
-        .log_step(step, StepKind::Read, &want, Some(read_record(value)))
-        .await?;
-    Ok(read_value(&got))
 }
 
-/// A transactional write: lock, compute the new value from the transaction's view, log it,
-/// buffer it in the shadow table. Returns the condition's value for a conditional write.
+/// The committed value of `key` (one projected tail query).
+async fn committed(e: &Engine, data: &str, key: &str) -> Result<Option<AttrValue>, BeldiError> {
+    let tail = Daal::new(&*e.store, data, e.row_capacity)
+        .tail_of(key, &[Path::attr(VALUE)])
+        .await?;
+    Ok(tail.and_then(|r| r.value().cloned()))
+}
+
+/// The record logged at `step`, if any: prefetched, or (`look`: a twin may have logged it
+/// since) read from the log. A step not prefetched is otherwise not looked up: its put
+/// fails if a twin logged it, and the step then looks.
+async fn logged(
+    e: &Engine,
+    step: u64,
+    kind: StepKind,
+    want: &str,
+    look: bool,
+) -> Result<Option<LogRecord>, BeldiError> {
+    if look {
+        return e.logged(step, kind, want).await;
+    }
+    match e.prefetched(step) {
+        Some(rec) => {
+            e.check_log(step, rec, kind, want)?;
+            Ok(Some(rec.clone()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Whether `actions` under `cond` make a value that does not depend on the current one (a
+/// set or a removal of the whole value, unconditionally).
+fn blind(actions: &[UpdateAction], cond: Option<&Condition>) -> bool {
+    cond.is_none()
+        && matches!(
+            actions,
+            [UpdateAction::Set(p, _)] | [UpdateAction::Remove(p)] if *p == Path::attr(VALUE)
+        )
+}
+
+/// The effect of a write on view `v`: its record (whether the condition held, the version
+/// and value it buffers) and the buffered write if it held.
+fn write_effect(
+    data: &str,
+    kind: StepKind,
+    want: &str,
+    actions: &[UpdateAction],
+    cond: Option<&Condition>,
+    v: &View,
+) -> Result<Effect, BeldiError> {
+    let mut row = Item::new();
+    if let Some(value) = &v.value {
+        row.insert(VALUE.into(), value.clone());
+    }
+    let holds = cond.is_none_or(|c| crate::store::eval::eval_condition(Some(&row), c));
+    if holds {
+        crate::store::eval::apply_actions(&mut row, actions)?;
+        crate::store::validate::item_within_limit(data, &row)?;
+    }
+    let version = v.version + 1;
+    let mut m = BTreeMap::new();
+    m.insert(TXN_WRITE_HELD.to_owned(), AttrValue::Bool(holds));
+    m.insert(TXN_WRITE_VERSION.to_owned(), AttrValue::from(version));
+    if let Some(value) = row.get(VALUE) {
+        m.insert(READ_VALUE.to_owned(), value.clone());
+    }
+    Ok(Effect {
+        record: LogRecord::new(kind, want, Some(AttrValue::M(m))),
+        buffer: holds.then(|| View {
+            value: row.get(VALUE).cloned(),
+            version,
+        }),
+    })
+}
+
+/// A transactional write: lock, compute the new value from the transaction's view, log it
+/// and buffer it in the shadow table, in one transaction (with the lock's, when it is
+/// taken). Returns the condition's value for a conditional write.
 pub(crate) async fn write(
     e: &Engine,
     state: &TxnState,
@@ -243,46 +425,142 @@ pub(crate) async fn write(
     let txn = &state.ctx;
     let want = target(table, key);
     let kind = entry.kind();
-    let logged = match e.logged(step, kind, &want).await? {
-        Some(rec) => rec,
-        None => {
-            lock(e, state, step, table, &data, key).await?;
-            let mut row = Item::new();
-            let (value, version) = current(e, txn, table, &data, key).await?;
-            if let Some(v) = value {
-                row.insert(VALUE.into(), v);
+    // Paths are relative to the value, as outside transactions.
+    let (actions, cond) = rebase(actions, cond);
+    let blind = blind(&actions, cond.as_ref());
+    let make = |v: &View| write_effect(&data, kind, &want, &actions, cond.as_ref(), v);
+    let mut look = false;
+    let logged = loop {
+        if let Some(rec) = logged(e, step, kind, &want, look).await? {
+            break rec;
+        }
+        if !state.holds(table, key) && logged_outcome(e, state, step, look).await?.is_some() {
+            state.learn(table, key, None);
+        }
+        if state.holds(table, key) {
+            if let Some(why) = state.died() {
+                return Err(died(txn, why));
             }
-            // Paths are relative to the value, as outside transactions.
-            let (actions, cond) = rebase(actions, cond);
-            let holds = cond
-                .as_ref()
-                .is_none_or(|c| crate::store::eval::eval_condition(Some(&row), c));
-            if holds {
-                crate::store::eval::apply_actions(&mut row, &actions)?;
-                crate::store::validate::item_within_limit(&data, &row)?;
+            let view = match state.view(table, key) {
+                Some(v) => v,
+                None => {
+                    let committed = if blind {
+                        None
+                    } else {
+                        committed(e, &data, key).await?
+                    };
+                    lock::buffered_view(e, state, table, key, committed).await?
+                }
+            };
+            let effect = make(&view)?;
+            match held_write(e, state, step, (table, &data, key), &effect).await? {
+                true => {
+                    state.learn(table, key, Some(after(view, &effect)));
+                    return Ok(effect.buffer.is_some());
+                }
+                false => {
+                    look = true;
+                    continue;
+                }
             }
-            let mut m = BTreeMap::new();
-            m.insert(TXN_WRITE_HELD.to_owned(), AttrValue::Bool(holds));
-            m.insert(TXN_WRITE_VERSION.to_owned(), AttrValue::from(version + 1));
-            if let Some(v) = row.get(VALUE) {
-                m.insert(READ_VALUE.to_owned(), v.clone());
+        }
+        let at = Target {
+            table,
+            data: &data,
+            key,
+        };
+        match lock::take(e, state, step, at, !blind, &make).await? {
+            Took::Taken(view) => {
+                let effect = make(&view)?;
+                state.learn(table, key, Some(after(view, &effect)));
+                return Ok(effect.buffer.is_some());
             }
-            e.log_step(step, kind, &want, Some(AttrValue::M(m))).await?
+            Took::Twin => look = true,
         }
     };
+    // Logged by an earlier execution (or a twin): the lock is held and the value buffered,
+    // both in the transaction that logged the step, so nothing is left to do but learn.
+    e.note_found_logged(step);
     let held = logged
         .field(TXN_WRITE_HELD)
         .and_then(AttrValue::as_bool)
         .unwrap_or(false);
+    let version = logged
+        .field(TXN_WRITE_VERSION)
+        .and_then(AttrValue::as_i64)
+        .unwrap_or(1);
+    let value = logged.field(READ_VALUE).cloned();
     if held {
-        // Idempotent: the logged value, buffered (no value = deleted), under the logged
-        // version, so a replay never overwrites a later write of the key.
-        let version = logged
-            .field(TXN_WRITE_VERSION)
-            .and_then(AttrValue::as_i64)
-            .unwrap_or(1);
-        let value = logged.field(READ_VALUE).cloned();
-        shadow_put_write(e, txn, (table, key), value, version).await?;
+        state.learn(table, key, Some(View { value, version }));
+    } else {
+        state.learn(table, key, None);
     }
     Ok(held)
+}
+
+/// The view after `effect` was made on `view`.
+fn after(view: View, effect: &Effect) -> View {
+    effect.buffer.clone().unwrap_or(view)
+}
+
+/// The write of a key whose lock the transaction holds: the step's record and the
+/// buffered write, with the deferred records, in one transaction. `false`: a twin logged
+/// the step first.
+async fn held_write(
+    e: &Engine,
+    state: &TxnState,
+    step: u64,
+    (table, data, key): (&str, &str, &str),
+    effect: &Effect,
+) -> Result<bool, BeldiError> {
+    let log_table = e.tables.log();
+    let mut busy = 0u32;
+    loop {
+        e.deferred.check(&e.instance)?;
+        let (carried, all) = e.deferred.carried();
+        // Two items of the step's own beside what is deferred.
+        if !all || carried.len() + 2 > MAX_TRANSACTION_ITEMS {
+            deferred::flush(&*e.store, &log_table, &e.instance, &e.deferred).await?;
+            continue;
+        }
+        let mut puts = vec![crate::log::put_if_absent(
+            &log_table,
+            &e.instance,
+            &step_key(step),
+            &effect.record,
+        )];
+        if let Some(b) = &effect.buffer {
+            puts.push(shadow::write_put(
+                e,
+                &state.ctx,
+                (table, key),
+                b.value.clone(),
+                b.version,
+            ));
+        }
+        let fixed = puts.len();
+        puts.extend(DeferredLog::puts(&log_table, &e.instance, &carried));
+        match transact(&*e.store, data, &puts, Vec::new()).await? {
+            Attempt::Written => {
+                e.deferred.settled(&carried);
+                return Ok(true);
+            }
+            Attempt::CompanionFailed(0, _) => return Ok(false),
+            Attempt::CompanionFailed(i, item) if i >= fixed => {
+                let d = &carried[i - fixed];
+                let found =
+                    deferred::found(&*e.store, &log_table, &e.instance, d.step, item.as_deref())
+                        .await?;
+                e.deferred.refused(&e.instance, d, &found)?;
+            }
+            Attempt::CompanionFailed(..) | Attempt::Refused(..) => {
+                return Err(StoreError::validation(
+                    e.tables.shadow(),
+                    "an unconditional put of a transactional write failed",
+                )
+                .into());
+            }
+            Attempt::Busy => busy_backoff(&mut busy).await,
+        }
+    }
 }

@@ -8,10 +8,10 @@ use super::TxnCtx;
 use crate::engine::Engine;
 use crate::error::BeldiError;
 use crate::schema::ShadowEntry;
-use crate::schema::names::{DAAL_KEY, DAAL_ROW, FINISHED_AT, SHADOW_VERSION, VALUE};
-use crate::store::{
-    AttrValue, Condition, Delete, Item, Key, Put, Query, Store, StoreError, StoreExt,
+use crate::schema::names::{
+    DAAL_KEY, DAAL_ROW, FINISHED_AT, FINISHED_ENTRIES, SHADOW_VERSION, VALUE,
 };
+use crate::store::{AttrValue, Delete, Item, Key, Put, Query, Store, StoreError, StoreExt};
 
 /// The shadow item of `entry` of `txn`, holding `value`.
 fn item(txn: &TxnCtx, entry: &ShadowEntry, value: Option<AttrValue>) -> Item {
@@ -29,42 +29,47 @@ pub(crate) fn entry_of(item: &Item) -> Option<ShadowEntry> {
     ShadowEntry::parse(item.get(DAAL_ROW)?.as_s()?)
 }
 
+/// The put recording `entry` (a lock or a participant) for `txn` (idempotent).
+pub(super) fn entry_put(e: &Engine, txn: &TxnCtx, entry: ShadowEntry) -> Put {
+    Put::new(e.tables.shadow(), item(txn, &entry, None))
+}
+
 /// Records `entry` (a lock or a participant) for `txn` (idempotent).
 pub(super) async fn shadow_put(
     e: &Engine,
     txn: &TxnCtx,
     entry: ShadowEntry,
 ) -> Result<(), BeldiError> {
-    e.store
-        .put(Put::new(e.tables.shadow(), item(txn, &entry, None)))
-        .await?;
+    e.store.put(entry_put(e, txn, entry)).await?;
     Ok(())
 }
 
-/// Buffers version `version` of the write of `table/key` unless a later version is
-/// buffered already: a lagging copy of the instance replaying an earlier write of the key
-/// must not roll the buffer back.
-pub(super) async fn shadow_put_write(
+/// The put recording that `txn` holds the lock of `table/key`.
+pub(super) fn lock_put(e: &Engine, txn: &TxnCtx, table: &str, key: &str) -> Put {
+    let entry = ShadowEntry::Lock {
+        table: table.to_owned(),
+        key: key.to_owned(),
+    };
+    entry_put(e, txn, entry)
+}
+
+/// The put buffering version `version` of the write of `table/key` (no value: deleted).
+/// Unconditional: a first execution of a write step puts it in one transaction with the
+/// step's record, so only the execution that logs the step buffers it.
+pub(super) fn write_put(
     e: &Engine,
     txn: &TxnCtx,
     (table, key): (&str, &str),
     value: Option<AttrValue>,
     version: i64,
-) -> Result<(), BeldiError> {
+) -> Put {
     let entry = ShadowEntry::Write {
         table: table.to_owned(),
         key: key.to_owned(),
     };
     let mut item = item(txn, &entry, value);
     item.insert(SHADOW_VERSION.into(), AttrValue::from(version));
-    let newer_or_absent =
-        Condition::not_exists(SHADOW_VERSION).or(Condition::lt(SHADOW_VERSION, version));
-    let put = Put::new(e.tables.shadow(), item).condition(newer_or_absent);
-    match e.store.put(put).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_condition_failed() => Ok(()), // this version or a later one is there
-        Err(e) => Err(e.into()),
-    }
+    Put::new(e.tables.shadow(), item)
 }
 
 /// The buffered write of `table/key`, if any.
@@ -114,17 +119,62 @@ pub(super) async fn entries(
         .collect())
 }
 
-/// Leaves the finish marker of `txn` (with when), unless it is there: the garbage collector
-/// then removes whatever a lagging copy of a participant buffers after this point.
-pub(super) async fn finish_marker(e: &Engine, txn: &TxnCtx, now_ms: i64) -> Result<(), BeldiError> {
-    let mut marker = item(txn, &ShadowEntry::Finished, None);
-    marker.insert(FINISHED_AT.into(), AttrValue::from(now_ms));
-    let put = Put::new(e.tables.shadow(), marker).if_absent(DAAL_KEY);
+/// Leaves the finish marker of `txn` (with when, and the entries it finished), unless it is
+/// there: the garbage collector then removes whatever a lagging copy of a participant
+/// buffers after this point.
+pub(super) async fn finish_marker(
+    e: &Engine,
+    txn: &TxnCtx,
+    now_ms: i64,
+    covered: &[(ShadowEntry, Item)],
+) -> Result<(), BeldiError> {
+    let put = marker_put(e, txn, now_ms, covered).if_absent(DAAL_KEY);
     match e.store.put(put).await {
         Ok(_) => Ok(()),
         Err(e) if e.is_condition_failed() => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The put of the finish marker of `txn`, finished at `now_ms`, covering `covered`.
+pub(super) fn marker_put(
+    e: &Engine,
+    txn: &TxnCtx,
+    now_ms: i64,
+    covered: &[(ShadowEntry, Item)],
+) -> Put {
+    let mut marker = item(txn, &ShadowEntry::Finished, None);
+    marker.insert(FINISHED_AT.into(), AttrValue::from(now_ms));
+    let sort_keys = covered
+        .iter()
+        .filter(|(entry, _)| *entry != ShadowEntry::Finished)
+        .map(|(entry, _)| AttrValue::S(entry.sort_key()))
+        .collect();
+    marker.insert(FINISHED_ENTRIES.into(), AttrValue::L(sort_keys));
+    Put::new(e.tables.shadow(), marker)
+}
+
+/// The entries among `entries` that a finish marker among them does not cover: added by a
+/// lagging copy after the finish read them. `None`: no marker (not finished). A marker
+/// from before markers listed their entries covers all.
+pub(super) fn not_covered(entries: &[(ShadowEntry, Item)]) -> Option<Vec<(ShadowEntry, Item)>> {
+    let (_, marker) = entries
+        .iter()
+        .find(|(entry, _)| *entry == ShadowEntry::Finished)?;
+    let Some(AttrValue::L(covered)) = marker.get(FINISHED_ENTRIES) else {
+        return Some(Vec::new());
+    };
+    let covered: std::collections::HashSet<&str> =
+        covered.iter().filter_map(AttrValue::as_s).collect();
+    Some(
+        entries
+            .iter()
+            .filter(|(entry, _)| {
+                *entry != ShadowEntry::Finished && !covered.contains(entry.sort_key().as_str())
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 /// Deletes the shadow items of `entries` of `txn` (idempotent), except the finish marker: a

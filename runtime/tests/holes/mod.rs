@@ -36,7 +36,8 @@ macro_rules! holes_suite {
             gc_reclaims_rows_around_an_append_that_crashed_before_linking,
             a_replayed_commit_with_other_shadow_entries_applies_nothing_again,
             a_contender_has_a_crashed_lock_holder_restarted,
-            a_replayed_commit_keeps_the_finish_marker);
+            a_replayed_commit_keeps_the_finish_marker,
+            a_lock_a_lagging_copy_takes_after_the_decision_is_released);
     };
     (@tests $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1186,4 +1187,71 @@ pub async fn a_replayed_commit_keeps_the_finish_marker(b: &Backend) {
     let shadow = rt.tables("solo").unwrap().shadow();
     let left = rt.store().scan_all(&shadow).await.unwrap();
     assert!(left.is_empty(), "shadow items left after GC: {left:?}");
+}
+
+/// A lagging copy of an instance takes a lock at a step the first copy never ran (as a
+/// branch a `try_join!` dropped in one copy may run in another), after the first copy
+/// decided the transaction and finished its part. The finish marker said the part was
+/// finished, and a finish that returned on it left that lock held by a finished
+/// transaction for good (found by review of the one-transaction commit, before it landed).
+pub async fn a_lock_a_lagging_copy_takes_after_the_decision_is_released(b: &Backend) {
+    let rt = runtime_with(b, Duration::from_secs(5));
+    let entered = Arc::new(AtomicUsize::new(0));
+    let lag_in = Arc::new(tokio::sync::Notify::new());
+    let go = Arc::new(AtomicBool::new(false));
+    let (e, l, g) = (entered.clone(), lag_in.clone(), go.clone());
+    rt.register("late", &["t"], move |ctx: Ctx, _: ()| {
+        let (e, l, g) = (e.clone(), l.clone(), g.clone());
+        async move {
+            // Copy 0 waits for copy 1 to be running, then writes `x` and aborts. Copy 1
+            // waits for copy 0 to have finished its part, then writes `x` (logged) and `y` (a step copy
+            // 0 never ran), and aborts; its first flush meets copy 0's start time, so it
+            // runs again from the log (copy 2 and on) without waiting.
+            let copy = e.fetch_add(1, Ordering::SeqCst);
+            if copy == 0 {
+                l.notified().await;
+            } else if copy == 1 {
+                l.notify_one();
+                while !g.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            let mut block = ctx.__txn_block(1, 0);
+            let c = block.begin().await?;
+            c.__site(2).write("t", "x", 1.into()).await?;
+            if copy != 0 {
+                c.__site(3).write("t", "y", 1.into()).await?;
+            }
+            let end = block.end(&c, false).await;
+            // Copy 0's part is finished (its marker written): copy 1 goes on.
+            g.store(true, Ordering::SeqCst);
+            match end {
+                beldi_runtime::macro_support::TxnEnd::Failed(e) => Err(e.into()),
+                _ => Ok::<_, UserError>(()),
+            }
+        }
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    let (a, b2) = tokio::join!(
+        rt.execute("late", "l1", AttrValue::Null, FaultPlan::none(), 0),
+        rt.execute("late", "l1", AttrValue::Null, FaultPlan::none(), 1),
+    );
+    assert!(entered.load(Ordering::SeqCst) >= 2, "both copies ran");
+    assert!(a.is_ok() && b2.is_ok(), "{a:?} {b2:?}");
+    let data = rt.tables("late").unwrap().data("t").unwrap();
+    let daal = beldi_runtime::__internals::Daal::new(&**rt.store(), &data, 16);
+    let tails = daal.tails().await.unwrap();
+    assert!(
+        tails.iter().any(|(k, _)| k == "y"),
+        "the lagging copy took `y`: {tails:?}"
+    );
+    for (k, row) in tails {
+        assert!(
+            row.holder().is_none(),
+            "late/t/{k} still locked by {:?}",
+            row.holder()
+        );
+        assert!(row.value().is_none(), "late/t/{k} written by an abort");
+    }
 }

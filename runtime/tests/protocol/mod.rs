@@ -942,6 +942,22 @@ pub async fn a_duplicate_that_read_another_value_runs_again_from_the_log(b: &Bac
     }
 }
 
+/// Runs `body` as a transaction block of `ctx` (what `#[beldi::txn]` generates), no retry.
+async fn txn_block(
+    ctx: &Ctx,
+    body: impl AsyncFn(&Ctx) -> Result<(), BeldiError>,
+) -> Result<(), BeldiError> {
+    use beldi_runtime::macro_support::TxnEnd;
+    let mut block = ctx.__txn_block(1, 0);
+    let inside = block.begin().await?;
+    let out = body(&inside).await;
+    match block.end(&inside, out.is_ok()).await {
+        TxnEnd::Done => out,
+        TxnEnd::Retry => Err(inside.abort("died")),
+        TxnEnd::Failed(e) => Err(e),
+    }
+}
+
 /// Round trips of one logged operation, first execution and replay (intent writes excluded).
 pub async fn round_trips_per_logged_operation(b: &Backend) {
     let (inner, ns) = b.fresh();
@@ -1012,6 +1028,25 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         Ok::<_, UserError>(again)
     })
     .unwrap();
+    // A transaction writing two fresh keys, and one that reads a key and writes it.
+    rt.register("op_txn_two_writes", &["t"], |ctx: Ctx, _: ()| async move {
+        txn_block(&ctx, async |c: &Ctx| {
+            c.write("t", "ta", 1.into()).await?;
+            c.write("t", "tb", 1.into()).await
+        })
+        .await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register("op_txn_read_write", &["t"], |ctx: Ctx, _: ()| async move {
+        txn_block(&ctx, async |c: &Ctx| {
+            let n: i64 = c.read_as("t", "k").await?.unwrap_or(0);
+            c.write_as("t", "k", &(n + 1)).await
+        })
+        .await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
     rt.provision().await.unwrap();
     for f in [
         "op_read",
@@ -1022,6 +1057,8 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         "op_read_cond_false",
         "op_scan",
         "op_six_steps",
+        "op_txn_two_writes",
+        "op_txn_read_write",
     ] {
         seed(&rt, f, "t", "k", 0.into()).await;
     }
@@ -1041,6 +1078,8 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         ("op_read_cond_false", "3 + 3"),
         ("op_scan", "1 + 1 per page"),
         ("op_six_steps", "-"),
+        ("op_txn_two_writes", "-"),
+        ("op_txn_read_write", "-"),
     ] {
         counting.reset();
         let e = rt
@@ -1087,7 +1126,17 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
             // read 1, write 1 (carrying the read's record), now 1, write of a fresh key 1
             // (its first DAAL row holds it), read 1, scan 1; the replay re-runs the last
             // read and the scan, deferred and lost with the crash.
-            ("op_six_steps", 1 + 1 + 1 + 1 + 1 + 1, 1 + 2)
+            ("op_six_steps", 1 + 1 + 1 + 1 + 1 + 1, 1 + 2),
+            // Each write takes its key's lock, logs itself and buffers its value in one
+            // transaction (the begin's deferred record rides with the first); the commit
+            // reads the shadow entries (1) and applies both writes with its own record and
+            // the finish marker in one transaction (1). The replay (the prefetch, then) finds
+            // the commit logged and the marker among the entries: nothing is left to do.
+            ("op_txn_two_writes", 1 + 1 + 1 + 1, 1 + 1),
+            // The read reads the tail and takes the lock with its record (2); the write of
+            // the key it holds is one transaction of its record and the buffer (1); the
+            // commit 2, as above.
+            ("op_txn_read_write", 2 + 1 + 2, 1 + 1),
         ]
     );
     // The garbage collector deletes an instance's log records in batches (one round trip per
@@ -1102,19 +1151,22 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         .unwrap();
     let c = counting.counts();
     println!("[{}] GC pass: {report:?}: {c}", b.name());
-    assert_eq!(report.instances, 8);
+    assert_eq!(report.instances, 10);
     assert!(report.log_records >= 11, "{report:?}");
     // op_read and op_scan logged nothing: their deferred records went with the crash, and
-    // the replay's were dropped once the result was stored.
+    // the replay's were dropped once the result was stored. Each of the two transactions
+    // leaves shadow items (its locks, buffered writes and finish marker): one batch for
+    // them, then the marker alone, last.
+    assert_eq!(report.shadow_items, 8, "{report:?}");
     assert_eq!(
         c.get(OpKind::BatchWrite),
-        6,
-        "one batch per instance that logged anything: {c}"
+        8 + 2,
+        "one batch per instance that logged anything, one per transaction: {c}"
     );
     assert_eq!(
         c.get(OpKind::Delete),
-        8,
-        "one conditional delete per intent: {c}"
+        10 + 2,
+        "one conditional delete per intent, one per finish marker: {c}"
     );
 }
 
