@@ -311,6 +311,9 @@ pub(super) async fn take(
                 return Ok(Took::Taken(view));
             }
             Attempt::CompanionFailed(i, _) if i < 2 => return Ok(Took::Twin),
+            // The buffered write is not the version the view was made from: another
+            // instance of the transaction wrote the key since. Read again.
+            Attempt::CompanionFailed(3, _) if effect.buffer.is_some() => at = At::Unknown,
             Attempt::CompanionFailed(i, item) if i >= fixed => {
                 let d = &carried[i - fixed];
                 let found =
@@ -320,7 +323,9 @@ pub(super) async fn take(
             Attempt::CompanionFailed(i, _) => {
                 return Err(StoreError::validation(
                     e.tables.shadow(),
-                    format!("the unconditional shadow put {i} of a lock step failed"),
+                    format!(
+                        "the unconditional put {i} (the lock's shadow entry) of a lock step failed"
+                    ),
                 )
                 .into());
             }

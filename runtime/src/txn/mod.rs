@@ -226,6 +226,9 @@ pub(crate) struct Known {
     /// participant call runs: every call clears them, and none is kept while one is in
     /// flight.
     views: HashMap<(String, String), View>,
+    /// How many participant calls this execution started: a view made from what was read
+    /// before a call started is not kept.
+    epoch: u64,
 }
 
 fn known_key(table: &str, key: &str) -> (String, String) {
@@ -245,14 +248,20 @@ impl TxnState {
         }
         self.known().views.get(&known_key(table, key)).cloned()
     }
-    /// Notes that the transaction holds the lock of `table/key`, and (unless a participant
-    /// call is in flight) what it sees of it.
-    fn learn(&self, table: &str, key: &str, view: Option<View>) {
+    /// The participant calls started so far (see [`TxnState::learn`]).
+    fn epoch(&self) -> u64 {
+        self.known().epoch
+    }
+    /// Notes that the transaction holds the lock of `table/key`, and what it sees of it,
+    /// unless a participant call is in flight or was started since `since` (an
+    /// [`TxnState::epoch`] taken before the view was read): the call may have changed it.
+    fn learn(&self, table: &str, key: &str, view: Option<View>, since: u64) {
         let inflight = self.inflight.load(std::sync::atomic::Ordering::SeqCst) > 0;
         let mut known = self.known();
         known.locks.insert(known_key(table, key));
+        let unchanged = !inflight && known.epoch == since;
         match view {
-            Some(v) if !inflight => {
+            Some(v) if unchanged => {
                 known.views.insert(known_key(table, key), v);
             }
             _ => {
@@ -263,7 +272,13 @@ impl TxnState {
     /// A participant call is made: what other instances of the transaction do to this
     /// function's keys is not known any more.
     pub(crate) fn forget_views(&self) {
-        self.known().views.clear();
+        let mut known = self.known();
+        known.views.clear();
+        known.epoch += 1;
+    }
+    /// Forgets the view of `table/key` (found stale).
+    fn forget_view(&self, table: &str, key: &str) {
+        self.known().views.remove(&known_key(table, key));
     }
 }
 
@@ -278,15 +293,16 @@ pub(crate) async fn read(
 ) -> Result<Option<AttrValue>, BeldiError> {
     let data = e.tables.data(table)?;
     let want = target(table, key);
+    let since = state.epoch();
     let mut look = false;
     loop {
         if let Some(rec) = logged(e, step, StepKind::Read, &want, look).await? {
-            state.learn(table, key, None);
+            state.learn(table, key, None, since);
             e.note_found_logged(step);
             return Ok(read_value(&rec));
         }
         if !state.holds(table, key) && logged_outcome(e, state, step, look).await?.is_some() {
-            state.learn(table, key, None);
+            state.learn(table, key, None, since);
         }
         if state.holds(table, key) {
             if let Some(why) = state.died() {
@@ -305,7 +321,7 @@ pub(crate) async fn read(
                 &want,
                 Some(read_record(view.value.clone())),
             )?;
-            state.learn(table, key, Some(view));
+            state.learn(table, key, Some(view), since);
             return Ok(read_value(&got));
         }
         let make = |v: &View| {
@@ -322,7 +338,7 @@ pub(crate) async fn read(
         match lock::take(e, state, step, at, true, &make).await? {
             Took::Taken(view) => {
                 let value = view.value.clone();
-                state.learn(table, key, Some(view));
+                state.learn(table, key, Some(view), since);
                 return Ok(value);
             }
             Took::Twin => look = true,
@@ -429,13 +445,14 @@ pub(crate) async fn write(
     let (actions, cond) = rebase(actions, cond);
     let blind = blind(&actions, cond.as_ref());
     let make = |v: &View| write_effect(&data, kind, &want, &actions, cond.as_ref(), v);
+    let since = state.epoch();
     let mut look = false;
     let logged = loop {
         if let Some(rec) = logged(e, step, kind, &want, look).await? {
             break rec;
         }
         if !state.holds(table, key) && logged_outcome(e, state, step, look).await?.is_some() {
-            state.learn(table, key, None);
+            state.learn(table, key, None, since);
         }
         if state.holds(table, key) {
             if let Some(why) = state.died() {
@@ -454,15 +471,14 @@ pub(crate) async fn write(
             };
             let effect = make(&view)?;
             match held_write(e, state, step, (table, &data, key), &effect).await? {
-                true => {
-                    state.learn(table, key, Some(after(view, &effect)));
+                Held::Written => {
+                    state.learn(table, key, Some(after(view, &effect)), since);
                     return Ok(effect.buffer.is_some());
                 }
-                false => {
-                    look = true;
-                    continue;
-                }
+                Held::Twin => look = true,
+                Held::Stale => state.forget_view(table, key),
             }
+            continue;
         }
         let at = Target {
             table,
@@ -472,7 +488,7 @@ pub(crate) async fn write(
         match lock::take(e, state, step, at, !blind, &make).await? {
             Took::Taken(view) => {
                 let effect = make(&view)?;
-                state.learn(table, key, Some(after(view, &effect)));
+                state.learn(table, key, Some(after(view, &effect)), since);
                 return Ok(effect.buffer.is_some());
             }
             Took::Twin => look = true,
@@ -491,9 +507,9 @@ pub(crate) async fn write(
         .unwrap_or(1);
     let value = logged.field(READ_VALUE).cloned();
     if held {
-        state.learn(table, key, Some(View { value, version }));
+        state.learn(table, key, Some(View { value, version }), since);
     } else {
-        state.learn(table, key, None);
+        state.learn(table, key, None, since);
     }
     Ok(held)
 }
@@ -503,16 +519,25 @@ fn after(view: View, effect: &Effect) -> View {
     effect.buffer.clone().unwrap_or(view)
 }
 
+/// How the write of a held key went.
+enum Held {
+    /// Logged and buffered.
+    Written,
+    /// A twin logged the step first.
+    Twin,
+    /// The view was stale: another instance of the transaction buffered the key since.
+    Stale,
+}
+
 /// The write of a key whose lock the transaction holds: the step's record and the
-/// buffered write, with the deferred records, in one transaction. `false`: a twin logged
-/// the step first.
+/// buffered write, with the deferred records, in one transaction.
 async fn held_write(
     e: &Engine,
     state: &TxnState,
     step: u64,
     (table, data, key): (&str, &str, &str),
     effect: &Effect,
-) -> Result<bool, BeldiError> {
+) -> Result<Held, BeldiError> {
     let log_table = e.tables.log();
     let mut busy = 0u32;
     loop {
@@ -543,9 +568,10 @@ async fn held_write(
         match transact(&*e.store, data, &puts, Vec::new()).await? {
             Attempt::Written => {
                 e.deferred.settled(&carried);
-                return Ok(true);
+                return Ok(Held::Written);
             }
-            Attempt::CompanionFailed(0, _) => return Ok(false),
+            Attempt::CompanionFailed(0, _) => return Ok(Held::Twin),
+            Attempt::CompanionFailed(1, _) if effect.buffer.is_some() => return Ok(Held::Stale),
             Attempt::CompanionFailed(i, item) if i >= fixed => {
                 let d = &carried[i - fixed];
                 let found =
@@ -556,7 +582,7 @@ async fn held_write(
             Attempt::CompanionFailed(..) | Attempt::Refused(..) => {
                 return Err(StoreError::validation(
                     e.tables.shadow(),
-                    "an unconditional put of a transactional write failed",
+                    "a transactional write was refused on an item it puts unconditionally",
                 )
                 .into());
             }

@@ -11,7 +11,9 @@ use crate::schema::ShadowEntry;
 use crate::schema::names::{
     DAAL_KEY, DAAL_ROW, FINISHED_AT, FINISHED_ENTRIES, SHADOW_VERSION, VALUE,
 };
-use crate::store::{AttrValue, Delete, Item, Key, Put, Query, Store, StoreError, StoreExt};
+use crate::store::{
+    AttrValue, Condition, Delete, Item, Key, Put, Query, Store, StoreError, StoreExt,
+};
 
 /// The shadow item of `entry` of `txn`, holding `value`.
 fn item(txn: &TxnCtx, entry: &ShadowEntry, value: Option<AttrValue>) -> Item {
@@ -53,9 +55,11 @@ pub(super) fn lock_put(e: &Engine, txn: &TxnCtx, table: &str, key: &str) -> Put 
     entry_put(e, txn, entry)
 }
 
-/// The put buffering version `version` of the write of `table/key` (no value: deleted).
-/// Unconditional: a first execution of a write step puts it in one transaction with the
-/// step's record, so only the execution that logs the step buffers it.
+/// The put buffering version `version` of the write of `table/key` (no value: deleted),
+/// made from the buffered version before it: it fails if another version is buffered by
+/// now (another instance of the transaction in this function wrote the key since). A
+/// first execution of a write step puts it in one transaction with the step's record, so
+/// only the execution that logs the step buffers it.
 pub(super) fn write_put(
     e: &Engine,
     txn: &TxnCtx,
@@ -69,7 +73,12 @@ pub(super) fn write_put(
     };
     let mut item = item(txn, &entry, value);
     item.insert(SHADOW_VERSION.into(), AttrValue::from(version));
-    Put::new(e.tables.shadow(), item)
+    let made_from = if version <= 1 {
+        Condition::not_exists(SHADOW_VERSION)
+    } else {
+        Condition::eq(SHADOW_VERSION, version - 1)
+    };
+    Put::new(e.tables.shadow(), item).condition(made_from)
 }
 
 /// The buffered write of `table/key`, if any.
