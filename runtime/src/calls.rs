@@ -41,6 +41,9 @@ fn invocation(
     is_async: bool,
     txn: Option<TxnCtx>,
 ) -> Invocation {
+    // Exact when the call is made: a first execution created its intent (eagerly, or by
+    // the flush every call makes first).
+    let fresh = !is_async && txn.is_none() && e.is_first_execution();
     Invocation {
         function: function.to_owned(),
         instance: callee.to_owned(),
@@ -55,6 +58,7 @@ fn invocation(
         plan: e.plan.clone(),
         attempt: e.attempt,
         trace: Some(telemetry::outgoing(&e.trace)),
+        fresh,
     }
 }
 
@@ -149,16 +153,26 @@ fn unless_died(txn: Option<&Arc<TxnState>>, result: AttrValue) -> Result<AttrVal
 }
 
 /// A logged async spawn of `function` with `input` at `step`; the callee's instance id once
-/// its intent is durable.
+/// its intent is durable. The callee's intent is created first (put-if-absent, so a
+/// re-execution that spawns again starts nothing), then the record of the spawn is
+/// deferred to this execution's next durable effect ([`crate::deferred`]): a record in
+/// the log means the callee exists, and a replay that finds it starts nothing.
 pub(crate) async fn spawn(
     e: &Engine,
     step: u64,
     function: &str,
     input: AttrValue,
 ) -> Result<String, BeldiError> {
-    let (callee, _) = invoke_record(e, step, StepKind::Spawn, function).await?;
-    e.maybe_crash(CrashPoint::Inside(step)).await;
+    e.platform.tables(function)?;
+    let callee = e.callee_id(step);
+    if let Some(rec) = e.prefetched(step) {
+        e.check_log(step, rec, StepKind::Spawn, function)?;
+        return Ok(callee);
+    }
     let inv = invocation(e, step, (function, &callee), input, true, None);
     e.platform.start(inv).await?;
+    e.maybe_crash(CrashPoint::Inside(step)).await;
+    let rec = call_record(StepKind::Spawn, function, &callee);
+    e.defer_step(step, StepKind::Spawn, function, rec.value)?;
     Ok(callee)
 }

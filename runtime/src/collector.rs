@@ -186,6 +186,7 @@ pub(crate) async fn claim_rerun(
             attempt: it.restarts + 1,
             // A restart starts a trace of its own (the request's is not stored).
             trace: None,
+            fresh: false,
         };
         rt.call(inv).await.map(|_| ())
     }))

@@ -24,6 +24,18 @@
 //!
 //! Once an execution has diverged, every later flush fails the same way, so a body that
 //! swallows the error cannot make another effect.
+//!
+//! **A sync callee's intent is deferred too.** An execution of a sync callee outside a
+//! transaction starts without creating its intent (its caller re-drives it, so nothing
+//! needs the intent before the callee has an effect): the intent's put-if-absent is
+//! [`DeferredLog::defer_intent`]ed and rides with the first durable effect like a record,
+//! or becomes the finished intent itself if the body has none (one round trip for the
+//! whole callee). Such an execution cannot know whether an earlier one of the instance
+//! exists; if one does, the put fails, the execution stops with
+//! [`BeldiError::Superseded`] before any effect of it escapes, and the platform runs the
+//! instance again the usual way (its intent read, its log prefetched). While the intent is
+//! pending, [`DeferredLog::carried`] says not everything rides, so an operation that builds
+//! its own transaction flushes first.
 
 use std::sync::Mutex;
 
@@ -34,6 +46,15 @@ use crate::store::{
     CancellationReason, Item, MAX_TRANSACTION_ITEMS, Put, Store, StoreError, TransactOp,
     TransactWrite,
 };
+
+/// Why an execution must stop before making another effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stopped {
+    /// A concurrent execution logged another record at this step.
+    Diverged(u64),
+    /// The instance's intent existed when this execution's deferred one was put.
+    Superseded,
+}
 
 /// The most deferred records one transaction carries (the rest go in further ones). Leaves
 /// room for an effect's own items.
@@ -55,7 +76,13 @@ pub(crate) struct Deferred {
 #[derive(Debug, Default)]
 pub(crate) struct DeferredLog {
     pending: Mutex<Vec<Deferred>>,
-    diverged: Mutex<Option<u64>>,
+    /// The put-if-absent of the instance's intent, while it is deferred.
+    intent: Mutex<Option<Put>>,
+    /// Held by the one operation that carries the deferred intent at a time, so two
+    /// concurrent operations of the execution never both put it (the second would find
+    /// the first's and take it for another execution's).
+    intent_gate: tokio::sync::Mutex<()>,
+    stopped: Mutex<Option<Stopped>>,
 }
 
 impl DeferredLog {
@@ -68,20 +95,64 @@ impl DeferredLog {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Fails with [`BeldiError::Diverged`] if the execution diverged.
+    /// Defers the creation of the instance's intent: `put` (a put-if-absent) rides with
+    /// the first durable effect.
+    pub(crate) fn defer_intent(&self, put: Put) {
+        *self.intent.lock().unwrap_or_else(|e| e.into_inner()) = Some(put);
+    }
+
+    /// While the intent is deferred, waits until no other operation carries it and returns
+    /// the guard to hold while this one does (then [`DeferredLog::intent`] says whether it
+    /// is still deferred); `None` once it is durable.
+    pub(crate) async fn intent_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.intent()?;
+        Some(self.intent_gate.lock().await)
+    }
+
+    /// The deferred put of the instance's intent, if it is not durable yet.
+    pub(crate) fn intent(&self) -> Option<Put> {
+        self.intent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes the deferred put of the intent: it is durable, or the caller makes it so.
+    pub(crate) fn take_intent(&self) -> Option<Put> {
+        self.intent.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The deferred intent's put failed: the instance existed. Every later effect fails.
+    pub(crate) fn superseded(&self, instance: &str) -> BeldiError {
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(Stopped::Superseded);
+        self.take_intent();
+        BeldiError::Superseded {
+            instance: instance.to_owned(),
+        }
+    }
+
+    /// Fails with [`BeldiError::Diverged`] if the execution diverged, or
+    /// [`BeldiError::Superseded`] if its deferred intent found the instance.
     pub(crate) fn check(&self, instance: &str) -> Result<(), BeldiError> {
-        match *self.diverged.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(step) => Err(BeldiError::Diverged {
-                instance: instance.to_owned(),
-                step,
-            }),
+        let instance = instance.to_owned();
+        match *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(Stopped::Diverged(step)) => Err(BeldiError::Diverged { instance, step }),
+            Some(Stopped::Superseded) => Err(BeldiError::Superseded { instance }),
             None => Ok(()),
         }
     }
 
     /// The records a transaction can carry now, oldest first (within [`MAX_CARRIED`] and
-    /// 1 MB), and whether that is all of them.
+    /// 1 MB), and whether that is all of them. Not all while the intent is deferred: an
+    /// operation that carries records itself flushes first ([`flush`] puts the intent).
     pub(crate) fn carried(&self) -> (Vec<Deferred>, bool) {
+        let (records, all) = self.carried_records();
+        (records, all && self.intent().is_none())
+    }
+
+    /// [`DeferredLog::carried`], whether or not the intent is deferred (for a write, which
+    /// carries the intent too).
+    pub(crate) fn carried_records(&self) -> (Vec<Deferred>, bool) {
         let pending = self.lock();
         let mut out = Vec::new();
         let mut bytes = 0;
@@ -127,7 +198,7 @@ impl DeferredLog {
             self.settled(std::slice::from_ref(d));
             return Ok(());
         }
-        *self.diverged.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.step);
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(Stopped::Diverged(d.step));
         Err(BeldiError::Diverged {
             instance: instance.to_owned(),
             step: d.step,
@@ -155,8 +226,9 @@ pub(crate) async fn found(
         })
 }
 
-/// Makes every deferred record of `instance` durable in log table `table` (a put for one,
-/// a transaction per [`MAX_CARRIED`] for more); returns whether there were any.
+/// Makes every deferred record of `instance` durable in log table `table`, and its intent if
+/// that is deferred (a put for one item, a transaction per [`MAX_CARRIED`] for more);
+/// returns whether there were any.
 pub(crate) async fn flush(
     store: &dyn Store,
     table: &str,
@@ -176,11 +248,16 @@ pub(crate) async fn flush(
             }
             tokio::time::sleep(std::time::Duration::from_millis(1 + busy % 8)).await;
         }
-        let (records, _) = log.carried();
-        if records.is_empty() {
+        let gate = log.intent_gate().await;
+        let (records, _) = log.carried_records();
+        let intent = log.intent();
+        if records.is_empty() && intent.is_none() {
             return Ok(wrote);
         }
-        let mut puts = DeferredLog::puts(table, instance, &records);
+        // The intent first: index 0 of the transaction when it rides.
+        let first = usize::from(intent.is_some());
+        let mut puts: Vec<Put> = intent.into_iter().collect();
+        puts.extend(DeferredLog::puts(table, instance, &records));
         let refused: Option<(usize, Option<Box<Item>>)> = if puts.len() == 1 {
             match store.put(puts.remove(0)).await {
                 Ok(_) => None,
@@ -213,13 +290,18 @@ pub(crate) async fn flush(
                 Err(e) => return Err(e.into()),
             }
         };
+        if refused.is_none() && first == 1 {
+            log.take_intent();
+        }
+        drop(gate);
         match refused {
             None => {
                 log.settled(&records);
                 wrote = true;
             }
+            Some((i, _)) if i < first => return Err(log.superseded(instance)),
             Some((i, item)) => {
-                let d = &records[i];
+                let d = &records[i - first];
                 let got = found(store, table, instance, d.step, item.as_deref()).await?;
                 log.refused(instance, d, &got)?;
             }

@@ -98,6 +98,18 @@ pub enum BeldiError {
         /// The step logged differently.
         step: u64,
     },
+    /// An execution of a sync callee that started without reading its intent (see
+    /// [`crate::deferred`]) found, at its first durable effect, that the instance existed
+    /// already (an earlier or concurrent execution created it). Nothing this execution did
+    /// escaped; the platform runs the instance again from its intent and log at once.
+    #[error(
+        "execution of instance `{instance}` found the instance created by another execution \
+         at its first effect: it is run again from the log"
+    )]
+    Superseded {
+        /// The instance.
+        instance: String,
+    },
     /// The transaction was aborted: it died under wait-die (`wait_die`: an older transaction
     /// holds a lock it needs; retrying as a new transaction may succeed), or it was used in a
     /// way transactions do not support.
@@ -219,6 +231,7 @@ impl BeldiError {
             BeldiError::NonDeterminism { .. }
             | BeldiError::StaleEvent { .. }
             | BeldiError::Diverged { .. }
+            | BeldiError::Superseded { .. }
             | BeldiError::Crashed { .. }
             | BeldiError::StepFailed { .. }
             | BeldiError::Remote { .. }
@@ -231,7 +244,9 @@ impl BeldiError {
     /// Whether re-running the instance may succeed (crashes and transient store errors).
     pub fn is_retryable(&self) -> bool {
         match self {
-            BeldiError::Crashed { .. } | BeldiError::Diverged { .. } => true,
+            BeldiError::Crashed { .. }
+            | BeldiError::Diverged { .. }
+            | BeldiError::Superseded { .. } => true,
             BeldiError::Store(e) => e.is_retryable(),
             _ => false,
         }

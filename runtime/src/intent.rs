@@ -5,6 +5,10 @@
 //! The start time `ST` is refreshed whenever an execution of the instance starts, so the
 //! intent collector restarts only instances whose last execution began more than T ago —
 //! never a live one on every pass (the prototype never refreshed it).
+//!
+//! A sync callee called by a first execution of its caller creates its intent with its
+//! first durable effect, or already finished ([`create_finished`]) if it has none (see
+//! [`crate::deferred`]); every other instance creates it before it runs ([`begin`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -73,16 +77,13 @@ impl Intent {
     }
 }
 
-/// Creates the intent unless it exists; returns the intent as stored and whether this call
-/// created it (one round trip).
-pub async fn begin(
-    store: &dyn Store,
-    table: &str,
+/// The intent item of a new instance (not started yet: not done).
+pub fn new_item(
     instance: &str,
     input: &AttrValue,
     caller: Option<&CallerRef>,
     is_async: bool,
-) -> Result<(Intent, bool), StoreError> {
+) -> Item {
     let mut item = Item::new();
     item.insert(INSTANCE.into(), instance.into());
     item.insert(INPUT.into(), input.clone());
@@ -93,19 +94,62 @@ pub async fn begin(
     item.insert(ASYNC.into(), is_async.into());
     item.insert(START.into(), now_ms().into());
     item.insert(DONE.into(), false.into());
-    match store
-        .put(
-            Put::new(table, item.clone())
-                .if_absent(INSTANCE)
-                .return_item_on_failure(),
-        )
-        .await
-    {
+    item
+}
+
+/// The put that creates intent `item` in `table` unless the instance exists (returning
+/// the existing intent when it does).
+pub fn create(table: &str, item: Item) -> Put {
+    Put::new(table, item)
+        .if_absent(INSTANCE)
+        .return_item_on_failure()
+}
+
+/// Creates the intent unless it exists; returns the intent as stored and whether this call
+/// created it (one round trip).
+pub async fn begin(
+    store: &dyn Store,
+    table: &str,
+    instance: &str,
+    input: &AttrValue,
+    caller: Option<&CallerRef>,
+    is_async: bool,
+) -> Result<(Intent, bool), StoreError> {
+    let item = new_item(instance, input, caller, is_async);
+    match store.put(create(table, item.clone())).await {
         Ok(_) => Ok((Intent::from_item(&item), true)),
         Err(StoreError::ConditionFailed {
             item: Some(existing),
             ..
         }) => Ok((Intent::from_item(&existing), false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the intent of `create` (an instance's put from [`create`], never made durable)
+/// already finished with `result`, in one round trip. Returns the result stored
+/// afterwards: `result`, or the one of an execution that finished the instance first;
+/// `None` if the instance exists unfinished (another execution created it).
+pub async fn create_finished(
+    store: &dyn Store,
+    mut create: Put,
+    result: &AttrValue,
+) -> Result<Option<AttrValue>, StoreError> {
+    create.item.insert(RESULT.into(), result.clone());
+    create.item.insert(DONE.into(), true.into());
+    create.item.insert(DONE_AT.into(), now_ms().into());
+    match store.put(create).await {
+        Ok(_) => Ok(Some(result.clone())),
+        Err(StoreError::ConditionFailed {
+            item: Some(existing),
+            ..
+        }) => {
+            let found = Intent::from_item(&existing);
+            Ok(found
+                .done
+                .then(|| found.result.unwrap_or_else(|| result.clone())))
+        }
+        Err(StoreError::ConditionFailed { item: None, .. }) => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -36,6 +36,11 @@ pub struct Invocation {
     /// The trace it belongs to and the span that made it (`None`: the execution starts a
     /// trace, or joins the current span's with feature `otel`).
     pub trace: Option<TraceContext>,
+    /// A sync call made by a first execution of its caller (one that created the caller's
+    /// intent): the callee instance exists only if a duplicate of the caller made it, so the
+    /// callee defers its intent to its first durable effect ([`crate::deferred`]). `false`
+    /// is always safe (the callee creates its intent before it runs).
+    pub fresh: bool,
 }
 
 impl Invocation {
@@ -50,6 +55,7 @@ impl Invocation {
             plan: FaultPlan::none(),
             attempt: 0,
             trace: None,
+            fresh: false,
         }
     }
 

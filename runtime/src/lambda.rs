@@ -127,6 +127,7 @@ impl LambdaRemote {
             txn: None,
             sent_at_ms: None,
             traceparent: crate::telemetry::current(),
+            fresh: false,
         };
         self.send(&envelope).await?.into_result(function)
     }

@@ -138,14 +138,19 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
     let hints = e.platform.tail_hints();
     let got = loop {
         e.deferred.check(&e.instance)?;
-        // The deferred records ride along (put-if-absent each): durable exactly when the
-        // write is. More than one transaction holds go first, on their own.
-        let (carried, all) = e.deferred.carried();
+        // The deferred intent and records ride along (put-if-absent each): durable exactly
+        // when the write is. More than one transaction holds go first, on their own.
+        let (carried, all) = e.deferred.carried_records();
         if !all {
             deferred::flush(&*e.store, &log_table, &e.instance, &e.deferred).await?;
             continue;
         }
-        let riding = DeferredLog::puts(&log_table, &e.instance, &carried);
+        // Companion 0 is the step's record, then the intent if deferred, then the records.
+        let gate = e.deferred.intent_gate().await;
+        let intent = e.deferred.intent();
+        let first = 1 + usize::from(intent.is_some());
+        let mut riding: Vec<_> = intent.iter().cloned().collect();
+        riding.extend(DeferredLog::puts(&log_table, &e.instance, &carried));
         let companions = |applied: Entry| {
             let mut puts = vec![record(applied)];
             puts.extend(riding.iter().cloned());
@@ -156,6 +161,18 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
             .write_at(tail.as_deref(), key, &cid, change, Some(&companions))
             .await?;
         hints.set(&t, key, &row);
+        // The intent, if carried, is durable or found another execution's before the next
+        // operation may carry it.
+        match &out {
+            WriteResult::Fresh(_) if intent.is_some() => {
+                e.deferred.take_intent();
+            }
+            WriteResult::CompanionFailed { index, .. } if *index > 0 && *index < first => {
+                return Err(e.deferred.superseded(&e.instance));
+            }
+            _ => {}
+        }
+        drop(gate);
         match out {
             WriteResult::Fresh(x) => {
                 e.deferred.settled(&carried);
@@ -182,10 +199,12 @@ pub(crate) async fn write(e: &Engine, step: u64, op: WriteOp<'_>) -> Result<bool
             WriteResult::CompanionFailed { index, item } => {
                 // A deferred record is there already: the same one (then it is no longer
                 // deferred; write again without it) or another (this execution diverged).
-                let d = carried.get(index - 1).ok_or_else(|| BeldiError::Corrupt {
-                    what: format!("write of step {step}"),
-                    message: format!("companion {index} of {} failed", carried.len() + 1),
-                })?;
+                let d = carried
+                    .get(index - first)
+                    .ok_or_else(|| BeldiError::Corrupt {
+                        what: format!("write of step {step}"),
+                        message: format!("companion {index} of {} failed", carried.len() + first),
+                    })?;
                 let found =
                     deferred::found(&*e.store, &log_table, &e.instance, d.step, item.as_deref())
                         .await?;

@@ -66,6 +66,10 @@ pub enum Envelope {
             deserialize_with = "crate::telemetry::lenient"
         )]
         traceparent: Option<TraceContext>,
+        /// A sync call from a first execution of its caller: the callee may defer its
+        /// intent ([`crate::invocation::Invocation::fresh`]).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fresh: bool,
     },
     /// Create the intent of an async instance (exactly once), without running it. Replies
     /// `true` if this envelope created it, `false` if it existed.

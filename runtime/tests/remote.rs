@@ -158,6 +158,7 @@ async fn an_envelope_round_trips_through_json() {
         txn: None,
         sent_at_ms: None,
         traceparent: None,
+        fresh: false,
     };
     let wire = serde_json::to_value(&e).unwrap();
     assert_eq!(wire["beldi"], "run");
@@ -193,6 +194,7 @@ async fn bad_envelopes_get_structured_errors_and_write_nothing() {
         txn: None,
         sent_at_ms: None,
         traceparent: None,
+        fresh: false,
     };
     let reply = host.host(serde_json::to_value(&unknown).unwrap()).await;
     assert_eq!(
@@ -210,6 +212,7 @@ async fn bad_envelopes_get_structured_errors_and_write_nothing() {
         txn: None,
         sent_at_ms: None,
         traceparent: None,
+        fresh: false,
     };
     let reply = host.host(serde_json::to_value(&wrong).unwrap()).await;
     assert!(

@@ -665,6 +665,7 @@ async fn envelopes_without_or_with_a_bad_traceparent_still_parse() {
         txn: None,
         sent_at_ms: None,
         traceparent: Some(tp),
+        fresh: false,
     })
     .unwrap();
     assert_eq!(

@@ -148,6 +148,9 @@ pub fn row_id(seq: u64) -> String {
     format!("{seq:08}")
 }
 
+/// What a row's successor starts with: the key's value and lock holder.
+pub(crate) const CARRIED_ON: [&str; 4] = [VALUE, HOLDER, HOLDER_TS, HOLDER_COORDINATOR];
+
 pub(crate) fn next_row_id(id: &str) -> Result<String, StoreError> {
     id.parse::<u64>()
         .map(|n| row_id(n + 1))
@@ -321,7 +324,7 @@ impl<'a> Daal<'a> {
         }
         let id = next_row_id(full.id())?;
         let mut item = self.empty_row(key, &id);
-        for attr in [VALUE, HOLDER, HOLDER_TS, HOLDER_COORDINATOR] {
+        for attr in CARRIED_ON {
             if let Some(v) = full.0.get(attr) {
                 item.insert(attr.into(), v.clone());
             }

@@ -2,7 +2,7 @@
 //! put (the step's log record) in the same transaction as whatever it writes.
 
 use super::{Daal, Entry, MAX_ATTEMPTS, Row, row_id};
-use crate::schema::names::{CAPACITY, DAAL_KEY, DAAL_ROW, LOG_COUNT, LOGS};
+use crate::schema::names::{CAPACITY, DAAL_KEY, DAAL_ROW, LOG_COUNT, LOGS, NEXT};
 use crate::store::{
     AttrValue, CancellationReason, Condition, Item, MAX_ITEM_SIZE, Path, Put, Store, StoreError,
     TransactOp, TransactWrite, Update, UpdateAction,
@@ -334,12 +334,43 @@ impl Daal<'_> {
                 return Ok((WriteResult::Logged(corrupt_entry(cid, e)?), row));
             }
             if current.entries() >= cap {
-                at = match current.next() {
+                if current.next().is_some() {
                     // Not the tail any more: find the real one in one query rather than
                     // walking the chain.
-                    Some(_) => self.tail_id(key).await?,
-                    None => Some((self.append(key, &current).await?, self.capacity)),
+                    at = self.tail_id(key).await?;
+                    continue;
+                }
+                // The tail is full: its successor, with this write in it, is put and linked
+                // in one transaction (with the companions), on the value the full row holds.
+                let Ok((next, done)) = self.successor_with(key, &current, cid, change) else {
+                    // The change does not apply to that value: append, and let the row's
+                    // own update say why.
+                    at = Some((self.append(key, &current).await?, self.capacity));
+                    continue;
                 };
+                let id = next
+                    .get(DAAL_ROW)
+                    .and_then(AttrValue::as_s)
+                    .unwrap_or_default()
+                    .to_owned();
+                let put = Put::new(self.table, next).if_absent(DAAL_KEY);
+                // Linked only if the full row is still as read: its value is the key's.
+                let link = Update::new(self.table, Self::key(key, &row))
+                    .action(UpdateAction::set(NEXT, id.clone()))
+                    .condition(
+                        Condition::not_exists(NEXT)
+                            .and(Condition::eq(LOG_COUNT, current.entries() as i64)),
+                    );
+                let ops = vec![TransactOp::Put(put), TransactOp::Update(link)];
+                match transact(self.store, self.table, &with(done), ops).await? {
+                    Attempt::Written => return Ok((WriteResult::Fresh(done), id)),
+                    Attempt::CompanionFailed(index, item) => {
+                        return Ok((WriteResult::CompanionFailed { index, item }, row));
+                    }
+                    // Another writer appended first: write into the real tail.
+                    Attempt::Refused(_) => at = self.tail_id(key).await?,
+                    Attempt::Busy => busy_backoff(&mut busy).await,
+                }
                 continue;
             }
             if cond.is_none() {
@@ -384,7 +415,44 @@ impl Daal<'_> {
         actions: &[UpdateAction],
         cond: Option<&Condition>,
     ) -> Result<(Item, Entry), StoreError> {
-        let mut item = self.empty_row(key, &row_id(0));
+        let item = self.empty_row(key, &row_id(0));
+        Self::row_with(self.table, item, cid, applied, actions, cond)
+    }
+
+    /// The successor of the full tail row `full` of `key` with the write of entry `cid` of
+    /// `change` in it, made on the full row's value and lock holder (as
+    /// [`Daal::append`] starts it); and which entry it logs.
+    fn successor_with(
+        &self,
+        key: &str,
+        full: &Row,
+        cid: &str,
+        change: Change<'_>,
+    ) -> Result<(Item, Entry), StoreError> {
+        let mut item = self.empty_row(key, &super::next_row_id(full.id())?);
+        for attr in super::CARRIED_ON {
+            if let Some(v) = full.0.get(attr) {
+                item.insert(attr.into(), v.clone());
+            }
+        }
+        let applied = match change.entry {
+            Entry::CondWrite(_) => Entry::CondWrite(true),
+            e => e,
+        };
+        Self::row_with(self.table, item, cid, applied, change.actions, change.cond)
+    }
+
+    /// Row `item` (in `table`) with the write of entry `cid` in it: `actions` applied if
+    /// `cond` holds on it (the `applied` entry), else nothing but the false condition's
+    /// entry; and which entry it logs.
+    fn row_with(
+        table: &str,
+        mut item: Item,
+        cid: &str,
+        applied: Entry,
+        actions: &[UpdateAction],
+        cond: Option<&Condition>,
+    ) -> Result<(Item, Entry), StoreError> {
         let held = cond.is_none_or(|c| crate::store::eval::eval_condition(Some(&item), c));
         let done = if held {
             crate::store::eval::apply_actions(&mut item, actions)?;
@@ -396,7 +464,7 @@ impl Daal<'_> {
             logs.insert(cid.to_owned(), AttrValue::S(done.code().to_owned()));
         }
         item.insert(LOG_COUNT.into(), 1.into());
-        crate::store::validate::item_within_limit(self.table, &item)?;
+        crate::store::validate::item_within_limit(table, &item)?;
         Ok((item, done))
     }
 }

@@ -18,7 +18,7 @@ use crate::intent::{self, Intent};
 use crate::invocation::{Execution, Invocation};
 use crate::log;
 use crate::schema::{Instruction, Outcome, validate_instance};
-use crate::store::AttrValue;
+use crate::store::{AttrValue, Put};
 use crate::telemetry::{self, TraceContext};
 use crate::txn::TxnState;
 
@@ -85,14 +85,48 @@ impl Runtime {
         if self.inner.config.mode == Mode::Baseline {
             (f.check_input)(&inv.input)?;
             Span::current().record("replay", false);
-            return self.run_body(&f, inv, None, None, trace).await;
+            return self.run_body(&f, inv, None, None, None, trace).await;
         }
         let how = match inv.finishing() {
             Some(_) => Begin::Finish,
             None => Begin::Run,
         };
+        if how == Begin::Run && defers_intent(&inv) {
+            match self.run_deferring_intent(&f, &inv, trace).await {
+                // The instance existed: run it again the usual way.
+                Err(BeldiError::Superseded { .. } | BeldiError::Diverged { .. }) => {}
+                out => return out,
+            }
+        }
         let (rec, created) = self.begin_intent(&f, &inv, how).await?;
         self.run_begun(Begun { f, rec, created }, inv, trace).await
+    }
+
+    /// An execution of a sync callee that does not create its intent before it runs: the
+    /// intent's put rides with its first durable effect, or is the finished intent if it
+    /// has none ([`crate::deferred`]). Fails with [`BeldiError::Superseded`] (nothing of it
+    /// escaped) if the instance existed.
+    async fn run_deferring_intent(
+        &self,
+        f: &Arc<Function>,
+        inv: &Invocation,
+        trace: TraceContext,
+    ) -> Result<Execution, BeldiError> {
+        validate_instance(&inv.instance)?;
+        (f.check_input)(&inv.input)?;
+        Span::current().record("replay", false);
+        let _live = self.count_live(&inv.function, &inv.instance);
+        let item = intent::new_item(&inv.instance, &inv.input, inv.caller.as_ref(), false);
+        let create = intent::create(&f.tables.intent(), item);
+        self.run_body(
+            f,
+            inv.clone(),
+            Some(f.tables.intent()),
+            None,
+            Some(create),
+            trace,
+        )
+        .await
     }
 
     /// Creates the intent of `inv`'s instance unless it exists (checking the input first,
@@ -169,7 +203,7 @@ impl Runtime {
         loop {
             let intent_table = f.tables.intent();
             let out = self
-                .run_body(&f, inv.clone(), Some(intent_table), prefetched, trace)
+                .run_body(&f, inv.clone(), Some(intent_table), prefetched, None, trace)
                 .await;
             match out {
                 // A concurrent execution logged other values first: nothing this one did
@@ -187,7 +221,8 @@ impl Runtime {
 
     /// Runs the body of `inv` (or its commit or abort) in its own task under its crash plan
     /// and its function's timeout, then stores the outcome in the intent in `intent_table`
-    /// (`None`: baseline, nothing stored); `prefetched` is a re-execution's log, `trace` the
+    /// (`None`: baseline, nothing stored); `prefetched` is a re-execution's log, `create` the
+    /// put of an intent not created yet (deferred to the first durable effect), `trace` the
     /// execution's trace context.
     async fn run_body(
         &self,
@@ -195,6 +230,7 @@ impl Runtime {
         inv: Invocation,
         intent_table: Option<String>,
         prefetched: Option<Prefetched>,
+        create: Option<Put>,
         trace: TraceContext,
     ) -> Result<Execution, BeldiError> {
         let crash = Arc::new(Notify::new());
@@ -226,6 +262,9 @@ impl Runtime {
             prefetched,
             trace,
         }));
+        if let Some(create) = create {
+            engine.deferred.defer_intent(create);
+        }
         let ctx = Ctx::new(engine.clone(), path);
         let crashed = |reason: String| BeldiError::Crashed {
             function: inv.function.clone(),
@@ -304,7 +343,16 @@ impl Runtime {
         };
         let finish = async {
             engine.maybe_crash(CrashPoint::BeforeDone).await;
-            intent::finish(&**self.store(), &intent_table, &inv.instance, &result).await
+            let store = &**self.store();
+            match engine.deferred.take_intent() {
+                // No effect made the deferred intent durable: it is created finished.
+                Some(create) => intent::create_finished(store, create, &result)
+                    .await?
+                    .ok_or_else(|| BeldiError::Superseded {
+                        instance: inv.instance.clone(),
+                    }),
+                None => Ok(intent::finish(store, &intent_table, &inv.instance, &result).await?),
+            }
         };
         let stored = tokio::select! {
             r = finish => r?,
@@ -343,6 +391,16 @@ impl Runtime {
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(&(function.to_owned(), instance.to_owned()))
     }
+}
+
+/// Whether the execution `inv` asks for defers its intent: a sync call outside a
+/// transaction (its caller re-drives it, so nothing needs its intent before it has an
+/// effect) from a first execution of its caller (a re-execution's callee likely exists:
+/// it is read first). A root's intent is what the intent collector restarts it from; an async
+/// callee's is created by its spawner; a participant's or a commit's anchors the
+/// transaction's recovery.
+fn defers_intent(inv: &Invocation) -> bool {
+    inv.fresh && inv.txn.is_none() && inv.caller.is_some() && !inv.is_async()
 }
 
 /// The span of the execution `inv` asks for, joined to its trace, and the execution's

@@ -61,6 +61,7 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
             txn,
             sent_at_ms,
             traceparent,
+            fresh,
         } => {
             if let Some(sent) = sent_at_ms {
                 refuse_stale(rt, &function, &instance, sent).await?;
@@ -74,6 +75,7 @@ async fn run(rt: &Runtime, envelope: Envelope) -> Result<AttrValue, BeldiError> 
                 plan: FaultPlan::none(),
                 attempt: 0,
                 trace: traceparent,
+                fresh,
             };
             Ok(rt.run_here(inv).await?.result)
         }

@@ -99,6 +99,7 @@ impl Runtime {
             txn: inv.txn,
             sent_at_ms: None,
             traceparent: inv.trace.or_else(crate::telemetry::current),
+            fresh: inv.fresh,
         };
         crate::remote::execution(remote.send(&envelope).await?, &function)
     }
@@ -136,6 +137,7 @@ impl Runtime {
             txn: None,
             sent_at_ms: Some(now_ms()),
             traceparent: inv.trace.or_else(crate::telemetry::current),
+            fresh: false,
         };
         remote.post(&run).await
     }

@@ -267,6 +267,7 @@ async fn propagate(
                 is_async: false,
             }),
             txn: Some(txn.with(instruction)),
+            fresh: false,
             plan: e.plan.clone(),
             attempt: e.attempt,
             trace: Some(crate::telemetry::outgoing(&e.trace)),

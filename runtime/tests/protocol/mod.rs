@@ -101,6 +101,8 @@ macro_rules! protocol_suite {
             round_trips_per_logged_operation,
             a_timeout_is_a_crash_and_the_rerun_finishes,
             a_duplicate_that_read_another_value_runs_again_from_the_log,
+            a_callee_that_defers_its_intent_yields_to_an_earlier_copy,
+            a_full_tail_gets_its_successor_with_the_write_in_one_round_trip,
             a_nested_update_of_a_key_this_process_has_not_seen_applies,
             a_runtime_refuses_another_stored_format);
     };
@@ -942,6 +944,181 @@ pub async fn a_duplicate_that_read_another_value_runs_again_from_the_log(b: &Bac
     }
 }
 
+/// A sync callee called by a first execution of its caller defers its intent to its first
+/// durable effect, so it starts without knowing whether the instance exists. Here a later
+/// copy of the caller (a re-execution: it reads its callee's intent first) runs the callee
+/// while the first copy's callee is paused: the paused one must then make no effect and
+/// end with the stored result, whether its first effect is a write (its intent rides in the
+/// write's transaction) or its finished intent (it has no effect of its own, and the other
+/// copy is still running).
+pub async fn a_callee_that_defers_its_intent_yields_to_an_earlier_copy(b: &Backend) {
+    use beldi_runtime::crash::Gate;
+    let rt = runtime(b, 10);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    // Adds one to `t/n` and returns what it wrote.
+    rt.register("bump", &["t"], move |ctx: Ctx, _: ()| {
+        r.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let n: i64 = ctx.read_as("t", "n").await?.unwrap_or(0);
+            ctx.write_as("t", "n", &(n + 1)).await?;
+            Ok::<_, UserError>(n + 1)
+        }
+    })
+    .unwrap();
+    // Returns what it reads.
+    rt.register("look", &["t"], |ctx: Ctx, _: ()| async move {
+        Ok::<_, UserError>(ctx.read_as::<i64>("t", "n").await?.unwrap_or(0))
+    })
+    .unwrap();
+    for callee in ["bump", "look"] {
+        let caller = format!("call_{callee}");
+        rt.register(&caller, &["t"], move |ctx: Ctx, _: ()| async move {
+            let got: Result<i64, UserError> = ctx.call(callee, &()).await?;
+            got
+        })
+        .unwrap();
+    }
+    rt.provision().await.unwrap();
+    let decode = |f: &str, exec: beldi_runtime::Execution| {
+        beldi_runtime::schema::decode_result::<i64, UserError>(f, "i1", &exec.result).unwrap()
+    };
+    // bump: the first copy's callee pauses before its read; the later copy's callee runs to
+    // the end (n = 1); the paused one reads n = 1, and its write (of 2) must not apply.
+    // look: the first copy pauses before its call; the later copy's callee pauses before
+    // its finish; then n changes, and the first copy's callee reads it, tries to create its
+    // intent finished, finds the instance unfinished, and runs it from its intent and log
+    // instead: both copies return what that run stored.
+    for callee in ["bump", "look"] {
+        let caller = format!("call_{callee}");
+        let leaf = beldi_runtime::schema::callee_id(&caller, "i1", 0);
+        seed(&rt, callee, "t", "n", 0.into()).await;
+        let (first_gate, later_gate) = (Gate::new(), Gate::new());
+        let (first_plan, later_plan) = if callee == "bump" {
+            let first =
+                FaultPlan::pause(leaf.clone(), 1, CrashPoint::Before(0), first_gate.clone());
+            (first, FaultPlan::none())
+        } else {
+            let first = FaultPlan::pause("i1", 1, CrashPoint::Before(0), first_gate.clone());
+            let later =
+                FaultPlan::pause(leaf.clone(), 2, CrashPoint::BeforeDone, later_gate.clone());
+            (first, later)
+        };
+        // The first copy creates the caller's intent: it is a first execution, and its
+        // callee defers its intent. The later copy is a re-execution.
+        let first = {
+            let (rt, f) = (rt.clone(), caller.clone());
+            tokio::spawn(async move { rt.execute(&f, "i1", AttrValue::Null, first_plan, 1).await })
+        };
+        reached(&first_gate).await;
+        let later = {
+            let (rt, f) = (rt.clone(), caller.clone());
+            tokio::spawn(async move { rt.execute(&f, "i1", AttrValue::Null, later_plan, 2).await })
+        };
+        let (first, later) = if callee == "bump" {
+            let later = later.await.unwrap().unwrap();
+            first_gate.open();
+            (first.await.unwrap().unwrap(), later)
+        } else {
+            reached(&later_gate).await;
+            let intents = rt.tables(callee).unwrap().intent();
+            let stored = rt
+                .store()
+                .get(&intents, &Key::new(leaf.clone()))
+                .await
+                .unwrap();
+            assert!(
+                stored.is_some(),
+                "look: the later copy's callee created its intent first"
+            );
+            seed(&rt, callee, "t", "n", 5.into()).await;
+            first_gate.open();
+            let first = first.await.unwrap().unwrap();
+            later_gate.open();
+            (first, later.await.unwrap().unwrap())
+        };
+        let want = if callee == "bump" { 1 } else { 5 };
+        assert_eq!(decode(&caller, first), Ok(want), "{callee}: the first copy");
+        assert_eq!(decode(&caller, later), Ok(want), "{callee}: the later copy");
+        assert_eq!(
+            rt.invoke::<_, i64, UserError>(callee, &leaf, &())
+                .await
+                .unwrap(),
+            Ok(want),
+            "{callee}: the callee's stored result is the one its caller got"
+        );
+        if callee == "bump" {
+            assert_eq!(
+                current_value(&rt, callee, "t", "n").await.unwrap(),
+                Some(1.into()),
+                "bump: the callee's write applied once"
+            );
+            assert_eq!(
+                runs.load(Ordering::SeqCst),
+                2,
+                "bump: each copy ran the body once"
+            );
+        }
+    }
+}
+
+/// A logged write refused by a full tail row puts the row's successor with the write in it
+/// and links it, in one transaction: an append costs the refused attempt and nothing more
+/// (it was a put, a link and the write again). The chain stays whole and holds every write.
+pub async fn a_full_tail_gets_its_successor_with_the_write_in_one_round_trip(b: &Backend) {
+    let (inner, ns) = b.fresh();
+    let counting = Arc::new(CountingStore::new(inner));
+    let rt = Runtime::with_config(
+        counting.clone(),
+        RuntimeConfig {
+            namespace: ns,
+            row_capacity: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Six increments of one fresh key, and a false conditional write at a full tail.
+    rt.register("grow", &["t"], |ctx: Ctx, _: ()| async move {
+        for _ in 0..6 {
+            ctx.update("t", "g", vec![UpdateAction::add(Path::root(), 1)])
+                .await?;
+        }
+        let set = vec![UpdateAction::set(Path::root(), 0)];
+        let held = ctx
+            .cond_write("t", "g", set, Condition::eq(Path::root(), 99))
+            .await?;
+        Ok::<_, UserError>(held)
+    })
+    .unwrap();
+    rt.provision().await.unwrap();
+    counting.reset();
+    let held = rt
+        .invoke::<_, bool, UserError>("grow", "g1", &())
+        .await
+        .unwrap();
+    assert_eq!(held, Ok(false));
+    // The intent put and the finish; the head row put with the first write (1); then per
+    // row: a write into it (1), a refused one and its successor with the write (2); the
+    // false conditional write is refused by the full row and goes into a new one (2).
+    let c = counting.counts();
+    assert_eq!(c.total_data(), 2 + 1 + 1 + 2 + 1 + 2 + 1 + 2, "{c}");
+    let t = rt.tables("grow").unwrap().data("t").unwrap();
+    let rows = Daal::new(&**rt.store(), &t, 2).rows("g").await.unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id()).collect();
+    assert_eq!(
+        ids,
+        [row_id(0), row_id(1), row_id(2), row_id(3)],
+        "{rows:#?}"
+    );
+    for pair in rows.windows(2) {
+        assert_eq!(pair[0].next(), Some(pair[1].id()), "linked: {rows:#?}");
+    }
+    assert_eq!(
+        current_value(&rt, "grow", "t", "g").await.unwrap(),
+        Some(6.into())
+    );
+}
+
 /// Runs `body` as a transaction block of `ctx` (what `#[beldi::txn]` generates), no retry.
 async fn txn_block(
     ctx: &Ctx,
@@ -1047,6 +1224,26 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         Ok::<_, UserError>(())
     })
     .unwrap();
+    // A sync call of a callee with no effect of its own, and of one that writes a key.
+    rt.register("op_callee", &["t"], |_: Ctx, _: ()| async move {
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register("op_callee_write", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.write("t", "c", 1.into()).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    for (caller, callee) in [
+        ("op_call", "op_callee"),
+        ("op_call_write", "op_callee_write"),
+    ] {
+        rt.register(caller, &["t"], move |ctx: Ctx, _: ()| async move {
+            let done: Result<(), UserError> = ctx.call(callee, &()).await?;
+            Ok::<_, UserError>(done.is_ok())
+        })
+        .unwrap();
+    }
     rt.provision().await.unwrap();
     for f in [
         "op_read",
@@ -1080,6 +1277,8 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         ("op_six_steps", "-"),
         ("op_txn_two_writes", "-"),
         ("op_txn_read_write", "-"),
+        ("op_call", "1 + ~4 writes"),
+        ("op_call_write", "-"),
     ] {
         counting.reset();
         let e = rt
@@ -1087,7 +1286,7 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
                 f,
                 "m1",
                 AttrValue::Null,
-                FaultPlan::crash_at(CrashPoint::BeforeDone),
+                FaultPlan::crash_instance("m1", CrashPoint::BeforeDone),
                 0,
             )
             .await
@@ -1137,6 +1336,14 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
             // the key it holds is one transaction of its record and the buffer (1); the
             // commit 2, as above.
             ("op_txn_read_write", 2 + 1 + 2, 1 + 1),
+            // The callee, called by a first execution, defers its intent: with no effect of
+            // its own it is one put of its finished intent. The call's record is deferred
+            // and lost with the caller's crash; the replay (a re-execution: its callee is
+            // read first) finds the callee done (1).
+            ("op_call", 1, 1 + 1),
+            // The callee's intent rides with its write (1), then its finish (1); the replay
+            // finds the callee done.
+            ("op_call_write", 1 + 1, 1 + 1),
         ]
     );
     // The garbage collector deletes an instance's log records in batches (one round trip per
@@ -1151,21 +1358,22 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         .unwrap();
     let c = counting.counts();
     println!("[{}] GC pass: {report:?}: {c}", b.name());
-    assert_eq!(report.instances, 10);
-    assert!(report.log_records >= 11, "{report:?}");
-    // op_read and op_scan logged nothing: their deferred records went with the crash, and
-    // the replay's were dropped once the result was stored. Each of the two transactions
+    assert_eq!(report.instances, 14);
+    assert!(report.log_records >= 12, "{report:?}");
+    // op_read, op_scan, op_call, op_call_write and op_callee logged nothing: their deferred
+    // records went with the crash, and the replay's were dropped once the result was
+    // stored. Each of the two transactions
     // leaves shadow items (its locks, buffered writes and finish marker): one batch for
     // them, then the marker alone, last.
     assert_eq!(report.shadow_items, 8, "{report:?}");
     assert_eq!(
         c.get(OpKind::BatchWrite),
-        8 + 2,
+        9 + 2,
         "one batch per instance that logged anything, one per transaction: {c}"
     );
     assert_eq!(
         c.get(OpKind::Delete),
-        10 + 2,
+        14 + 2,
         "one conditional delete per intent, one per finish marker: {c}"
     );
 }
