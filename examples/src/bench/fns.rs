@@ -26,11 +26,13 @@ pub enum OpKind {
     AsyncInvoke,
     /// A transaction writing two keys.
     Txn2Writes,
+    /// A transaction writing one key here and one in a participant function.
+    Txn2Functions,
 }
 
 impl OpKind {
     /// Every measured operation, in report order.
-    pub const MEASURED: [OpKind; 8] = [
+    pub const MEASURED: [OpKind; 9] = [
         OpKind::Read,
         OpKind::Write,
         OpKind::CondWriteTrue,
@@ -39,6 +41,7 @@ impl OpKind {
         OpKind::SyncInvoke,
         OpKind::AsyncInvoke,
         OpKind::Txn2Writes,
+        OpKind::Txn2Functions,
     ];
     /// Its name in tables.
     pub fn name(self) -> &'static str {
@@ -52,6 +55,7 @@ impl OpKind {
             OpKind::SyncInvoke => "sync invoke",
             OpKind::AsyncInvoke => "async invoke",
             OpKind::Txn2Writes => "txn of 2 writes",
+            OpKind::Txn2Functions => "2-function txn",
         }
     }
     /// The prototype's storage round trips, counted from its code (the paper's reference
@@ -66,7 +70,7 @@ impl OpKind {
             OpKind::Scan => "1 + pages",
             OpKind::SyncInvoke => "1 + ~4 writes (callee intent, done, result)",
             OpKind::AsyncInvoke => "3 writes before firing",
-            OpKind::Txn2Writes => "not counted",
+            OpKind::Txn2Writes | OpKind::Txn2Functions => "not counted",
         }
     }
 }
@@ -119,7 +123,24 @@ pub async fn bench_op(ctx: &Ctx, op: OpReq) -> Result<(), UserError> {
             };
             done?;
         }
+        OpKind::Txn2Functions => {
+            let second = format!("{}-b", op.key);
+            let done: Result<(), UserError> = #[beldi::txn]
+            {
+                ctx.write_as("t", &op.key, &1).await?;
+                bench_part.call(ctx, &second).await??;
+                Ok(())
+            };
+            done?;
+        }
     }
+    Ok(())
+}
+
+/// Writes `key` of its own table (the participant of the two-function transaction).
+#[beldi::function(tables = ["t"])]
+pub async fn bench_part(ctx: &Ctx, key: String) -> Result<(), UserError> {
+    ctx.write_as("t", &key, &1).await?;
     Ok(())
 }
 

@@ -60,8 +60,12 @@ async fn prepare(
     rows: u64,
 ) -> Result<super::Fresh, BeldiError> {
     let f = backend.runtime(mode, ROW_CAPACITY).await?;
-    f.install(&[fns::bench_op.name(), fns::bench_noop.name()])
-        .await?;
+    f.install(&[
+        fns::bench_op.name(),
+        fns::bench_noop.name(),
+        fns::bench_part.name(),
+    ])
+    .await?;
     let rt = &f.rt;
     for k in 0..10 {
         let req = OpReq {
@@ -201,9 +205,15 @@ fn section(points: &[Point], scale: &Scale) -> String {
          last saw the key's tail (on a fresh key it creates the key's first row with the write in \
          it, in the same round trip; the prototype: \"first write to a key +1\"); on the grown key \
          a row fills every {ROW_CAPACITY} writes, and the next write is refused by the full row \
-         and appends one (+3 per {ROW_CAPACITY}). Reads, scans and call results log nothing of \
-         their own: their records ride with the next durable effect. The prototype's counts are \
-         from its code. \
+         and puts its successor with the write in it, linked in the same transaction \
+         (+1 per {ROW_CAPACITY}). A false conditional write is refused, then logs its outcome \
+         (2). Reads, scans, call results and spawns log nothing of their own: their records \
+         ride with the next durable effect. A sync callee called by a first execution creates \
+         its intent with its first effect, or finished (the sync invoke's 1); an async callee's \
+         intent is created before it runs, then finished (2). The two-function transaction's \
+         participant is called inside the transaction (its call logged before and after, its \
+         intent created first) and committed by an invocation of its own. The prototype's \
+         counts are from its code. \
          Bytes are DynamoDB item sizes per operation (instance minus empty instance): read = \
          every item the store returned (found items, query pages, items returned on a failed \
          condition), written = what the requests sent to be stored.\n\n{}\n\n![per-operation round trips](ops_rtt.png)\n\n![per-operation latency](ops_latency.png)",
