@@ -9,26 +9,59 @@ use crate::engine::Engine;
 use crate::error::BeldiError;
 use crate::invocation::Invocation;
 use crate::invoke::{call_record, logged_result};
-use crate::log;
 use crate::schema::names::CALL_RESULT;
-use crate::schema::{CallerRef, Instruction, LogRecord, Outcome, StepKind, TxnCtx};
-use crate::store::AttrValue;
+use crate::schema::{CallerRef, Instruction, LogRecord, Outcome, StepKind, TxnCtx, step_key};
+use crate::store::{AttrValue, CancellationReason, StoreError, TransactOp, TransactWrite};
 use crate::telemetry;
 use crate::txn::{self, TxnState};
+use crate::{deferred, log};
 
-/// Logs a call or spawn of `function` at `step` (with the derived callee id); returns the
-/// callee id and the record in the log.
-async fn invoke_record(
+/// Logs a call of `function` at `step` in transaction `txn` and records `function` as a
+/// participant of it, in one transaction (both are idempotent); returns the callee id, the
+/// record in the log, and whether the participant's entry is recorded (not when the step
+/// was logged already: an earlier execution may have logged it alone).
+async fn participant_record(
     e: &Engine,
+    txn: &TxnCtx,
     step: u64,
-    kind: StepKind,
     function: &str,
-) -> Result<(String, LogRecord), BeldiError> {
+) -> Result<(String, LogRecord, bool), BeldiError> {
     e.platform.tables(function)?;
     let callee = e.callee_id(step);
-    let rec = call_record(kind, function, &callee);
-    let got = e.log_step(step, kind, function, rec.value).await?;
-    Ok((callee, got))
+    if let Some(rec) = e.prefetched(step) {
+        e.check_log(step, rec, StepKind::Call, function)?;
+        return Ok((callee, rec.clone(), false));
+    }
+    let rec = call_record(StepKind::Call, function, &callee);
+    let log_table = e.tables.log();
+    let tx = TransactWrite::new()
+        .op(TransactOp::Put(log::put_if_absent(
+            &log_table,
+            &e.instance,
+            &step_key(step),
+            &rec,
+        )))
+        .op(TransactOp::Put(txn::participant_put(e, txn, function)));
+    let got = match e.store.transact_write(tx).await {
+        Ok(()) => return Ok((callee, rec, true)),
+        Err(StoreError::TransactionCancelled { reasons }) => match reasons.into_iter().next() {
+            Some(CancellationReason::ConditionFailed { item }) => {
+                deferred::found(&*e.store, &log_table, &e.instance, step, item.as_deref()).await?
+            }
+            // A concurrent write of one of the items: one at a time instead.
+            _ => {
+                e.log_step(step, StepKind::Call, function, rec.value)
+                    .await?
+            }
+        },
+        Err(StoreError::TransactionConflict { .. }) => {
+            e.log_step(step, StepKind::Call, function, rec.value)
+                .await?
+        }
+        Err(err) => return Err(err.into()),
+    };
+    e.check_log(step, &got, StepKind::Call, function)?;
+    Ok((callee, got, false))
 }
 
 /// The invocation of `callee` of `function` with `input` that step `step` of this
@@ -71,37 +104,26 @@ pub(crate) async fn call(
     function: &str,
     input: AttrValue,
 ) -> Result<AttrValue, BeldiError> {
-    if txn.is_none() {
+    let Some(t) = txn else {
         return call_deferred(e, step, function, input).await;
-    }
-    if let Some(t) = txn {
-        // What the callee does to this function's keys (it may be a participant of this
-        // function) is not known to this execution.
-        t.forget_views();
-    }
-    let (callee, got) = invoke_record(e, step, StepKind::Call, function).await?;
+    };
+    // What the callee does to this function's keys (it may be a participant of this
+    // function) is not known to this execution.
+    t.forget_views();
+    let (callee, got, entered) = participant_record(e, &t.ctx, step, function).await?;
     if let Some(r) = logged_result(&got) {
-        if let Some(t) = txn
-            && Outcome::death(&r).is_some()
-        {
+        if Outcome::death(&r).is_some() {
             t.mark_replayed_death();
         }
         return unless_died(txn, r);
     }
-    let in_txn = match txn {
-        Some(t) => {
-            txn::add_participant(e, &t.ctx, function).await?;
-            Some(t.ctx.with(Instruction::Execute))
-        }
-        None => None,
-    };
+    if !entered {
+        txn::add_participant(e, &t.ctx, function).await?;
+    }
+    let in_txn = Some(t.ctx.with(Instruction::Execute));
     let inv = invocation(e, step, (function, &callee), input, false, in_txn);
-    let run = e.platform.call(inv);
-    let exec = match txn {
-        // A participant call runs to its end whatever the body does with this future.
-        Some(t) => t.track(run).await?,
-        None => run.await?,
-    };
+    // A participant call runs to its end whatever the body does with this future.
+    let exec = t.track(e.platform.call(inv)).await?;
     e.maybe_crash(CrashPoint::Inside(step)).await;
     let logged =
         log::set_call_result(&*e.store, &e.tables.log(), &e.instance, step, &exec.result).await?;

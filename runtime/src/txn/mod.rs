@@ -61,7 +61,7 @@ use crate::store::{
 
 pub(crate) use commit::end;
 use lock::{Effect, Target, Took, logged_outcome};
-pub(crate) use shadow::add_participant;
+pub(crate) use shadow::{add_participant, participant_put};
 
 /// A context's transaction.
 pub struct TxnState {

@@ -36,16 +36,6 @@ pub(super) fn entry_put(e: &Engine, txn: &TxnCtx, entry: ShadowEntry) -> Put {
     Put::new(e.tables.shadow(), item(txn, &entry, None))
 }
 
-/// Records `entry` (a lock or a participant) for `txn` (idempotent).
-pub(super) async fn shadow_put(
-    e: &Engine,
-    txn: &TxnCtx,
-    entry: ShadowEntry,
-) -> Result<(), BeldiError> {
-    e.store.put(entry_put(e, txn, entry)).await?;
-    Ok(())
-}
-
 /// The put recording that `txn` holds the lock of `table/key`.
 pub(super) fn lock_put(e: &Engine, txn: &TxnCtx, table: &str, key: &str) -> Put {
     let entry = ShadowEntry::Lock {
@@ -102,10 +92,16 @@ pub(crate) async fn add_participant(
     txn: &TxnCtx,
     function: &str,
 ) -> Result<(), BeldiError> {
+    e.store.put(participant_put(e, txn, function)).await?;
+    Ok(())
+}
+
+/// The put recording that `function` is a participant of `txn` (idempotent).
+pub(crate) fn participant_put(e: &Engine, txn: &TxnCtx, function: &str) -> Put {
     let entry = ShadowEntry::Participant {
         function: function.to_owned(),
     };
-    shadow_put(e, txn, entry).await
+    entry_put(e, txn, entry)
 }
 
 /// Every shadow item of `txn` in this function, with its entry, in sort-key order.

@@ -1224,6 +1224,26 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         Ok::<_, UserError>(())
     })
     .unwrap();
+    // A transaction writing a key here and one in a participant function.
+    rt.register("op_part", &["t"], |ctx: Ctx, _: ()| async move {
+        ctx.write("t", "p", 1.into()).await?;
+        Ok::<_, UserError>(())
+    })
+    .unwrap();
+    rt.register(
+        "op_txn_two_functions",
+        &["t"],
+        |ctx: Ctx, _: ()| async move {
+            txn_block(&ctx, async |c: &Ctx| {
+                c.write("t", "ta", 1.into()).await?;
+                let done: Result<(), UserError> = c.call("op_part", &()).await?;
+                done.map_err(|e| c.abort(&e.0))
+            })
+            .await?;
+            Ok::<_, UserError>(())
+        },
+    )
+    .unwrap();
     // A sync call of a callee with no effect of its own, and of one that writes a key.
     rt.register("op_callee", &["t"], |_: Ctx, _: ()| async move {
         Ok::<_, UserError>(())
@@ -1277,6 +1297,7 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         ("op_six_steps", "-"),
         ("op_txn_two_writes", "-"),
         ("op_txn_read_write", "-"),
+        ("op_txn_two_functions", "-"),
         ("op_call", "1 + ~4 writes"),
         ("op_call_write", "-"),
     ] {
@@ -1336,6 +1357,12 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
             // the key it holds is one transaction of its record and the buffer (1); the
             // commit 2, as above.
             ("op_txn_read_write", 2 + 1 + 2, 1 + 1),
+            // The coordinator's lock (1); the call's record with the participant's entry
+            // (1); the participant's intent, lock and finish (3); the call's result (1); the
+            // decision: the shadow read and one transaction (2); the participant's commit,
+            // an instance of its own: intent, shadow read, transaction, finish (4); the
+            // finish marker once the participants are done (1).
+            ("op_txn_two_functions", 1 + 1 + 3 + 1 + 2 + 4 + 1, 1 + 1),
             // The callee, called by a first execution, defers its intent: with no effect of
             // its own it is one put of its finished intent. The call's record is deferred
             // and lost with the caller's crash; the replay (a re-execution: its callee is
@@ -1358,22 +1385,23 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         .unwrap();
     let c = counting.counts();
     println!("[{}] GC pass: {report:?}: {c}", b.name());
-    assert_eq!(report.instances, 14);
-    assert!(report.log_records >= 12, "{report:?}");
+    // Every root, callee and the participant's commit instance.
+    assert_eq!(report.instances, 17);
+    assert!(report.log_records >= 15, "{report:?}");
     // op_read, op_scan, op_call, op_call_write and op_callee logged nothing: their deferred
     // records went with the crash, and the replay's were dropped once the result was
-    // stored. Each of the two transactions
-    // leaves shadow items (its locks, buffered writes and finish marker): one batch for
-    // them, then the marker alone, last.
-    assert_eq!(report.shadow_items, 8, "{report:?}");
+    // stored. Each function of each of the three transactions leaves shadow items (its
+    // locks, buffered writes, participants and finish marker): 4 parts, 8 + 7 items, one
+    // batch for each part, then each marker alone, last.
+    assert_eq!(report.shadow_items, 15, "{report:?}");
     assert_eq!(
         c.get(OpKind::BatchWrite),
-        9 + 2,
-        "one batch per instance that logged anything, one per transaction: {c}"
+        12 + 4,
+        "one batch per instance that logged anything, one per transaction part: {c}"
     );
     assert_eq!(
         c.get(OpKind::Delete),
-        14 + 2,
+        17 + 4,
         "one conditional delete per intent, one per finish marker: {c}"
     );
 }
