@@ -42,23 +42,26 @@ async fn participant_record(
             &rec,
         )))
         .op(TransactOp::Put(txn::participant_put(e, txn, function)));
-    let got = match e.store.transact_write(tx).await {
+    // `Some`: the step was logged already (this item); `None`: a concurrent write of one of
+    // the items cancelled the transaction.
+    let refused = match e.store.transact_write(tx).await {
         Ok(()) => return Ok((callee, rec, true)),
         Err(StoreError::TransactionCancelled { reasons }) => match reasons.into_iter().next() {
-            Some(CancellationReason::ConditionFailed { item }) => {
-                deferred::found(&*e.store, &log_table, &e.instance, step, item.as_deref()).await?
-            }
-            // A concurrent write of one of the items: one at a time instead.
-            _ => {
-                e.log_step(step, StepKind::Call, function, rec.value)
-                    .await?
-            }
+            Some(CancellationReason::ConditionFailed { item }) => Some(item),
+            _ => None,
         },
-        Err(StoreError::TransactionConflict { .. }) => {
+        Err(StoreError::TransactionConflict { .. }) => None,
+        Err(err) => return Err(err.into()),
+    };
+    let got = match refused {
+        Some(item) => {
+            deferred::found(&*e.store, &log_table, &e.instance, step, item.as_deref()).await?
+        }
+        // One at a time instead.
+        None => {
             e.log_step(step, StepKind::Call, function, rec.value)
                 .await?
         }
-        Err(err) => return Err(err.into()),
     };
     e.check_log(step, &got, StepKind::Call, function)?;
     Ok((callee, got, false))

@@ -148,9 +148,6 @@ pub fn row_id(seq: u64) -> String {
     format!("{seq:08}")
 }
 
-/// What a row's successor starts with: the key's value and lock holder.
-pub(crate) const CARRIED_ON: [&str; 4] = [VALUE, HOLDER, HOLDER_TS, HOLDER_COORDINATOR];
-
 pub(crate) fn next_row_id(id: &str) -> Result<String, StoreError> {
     id.parse::<u64>()
         .map(|n| row_id(n + 1))
@@ -316,19 +313,30 @@ impl<'a> Daal<'a> {
         }
     }
 
+    /// The id and item of the successor of the full row `full` of `key`, empty but for what
+    /// it starts with: the full row's value and lock holder.
+    pub(crate) fn successor_row(
+        &self,
+        key: &str,
+        full: &Row,
+    ) -> Result<(String, Item), StoreError> {
+        let id = next_row_id(full.id())?;
+        let mut item = self.empty_row(key, &id);
+        for attr in [VALUE, HOLDER, HOLDER_TS, HOLDER_COORDINATOR] {
+            if let Some(v) = full.0.get(attr) {
+                item.insert(attr.into(), v.clone());
+            }
+        }
+        Ok((id, item))
+    }
+
     /// Appends a successor to the full row `full` (or follows the existing one); returns its
     /// id. The new row starts with the full row's value and lock holder.
     pub async fn append(&self, key: &str, full: &Row) -> Result<String, StoreError> {
         if let Some(next) = full.next() {
             return Ok(next.to_owned());
         }
-        let id = next_row_id(full.id())?;
-        let mut item = self.empty_row(key, &id);
-        for attr in CARRIED_ON {
-            if let Some(v) = full.0.get(attr) {
-                item.insert(attr.into(), v.clone());
-            }
-        }
+        let (id, item) = self.successor_row(key, full)?;
         let created = match self
             .store
             .put(Put::new(self.table, item).if_absent(DAAL_KEY))

@@ -342,17 +342,15 @@ impl Daal<'_> {
                 }
                 // The tail is full: its successor, with this write in it, is put and linked
                 // in one transaction (with the companions), on the value the full row holds.
-                let Ok((next, done)) = self.successor_with(key, &current, cid, change) else {
+                let (id, next) = self.successor_row(key, &current)?;
+                let Ok((next, done)) =
+                    Self::row_with(self.table, next, cid, applied_entry, actions, cond)
+                else {
                     // The change does not apply to that value: append, and let the row's
                     // own update say why.
                     at = Some((self.append(key, &current).await?, self.capacity));
                     continue;
                 };
-                let id = next
-                    .get(DAAL_ROW)
-                    .and_then(AttrValue::as_s)
-                    .unwrap_or_default()
-                    .to_owned();
                 let put = Put::new(self.table, next).if_absent(DAAL_KEY);
                 // Linked only if the full row is still as read: its value is the key's.
                 let link = Update::new(self.table, Self::key(key, &row))
@@ -417,29 +415,6 @@ impl Daal<'_> {
     ) -> Result<(Item, Entry), StoreError> {
         let item = self.empty_row(key, &row_id(0));
         Self::row_with(self.table, item, cid, applied, actions, cond)
-    }
-
-    /// The successor of the full tail row `full` of `key` with the write of entry `cid` of
-    /// `change` in it, made on the full row's value and lock holder (as
-    /// [`Daal::append`] starts it); and which entry it logs.
-    fn successor_with(
-        &self,
-        key: &str,
-        full: &Row,
-        cid: &str,
-        change: Change<'_>,
-    ) -> Result<(Item, Entry), StoreError> {
-        let mut item = self.empty_row(key, &super::next_row_id(full.id())?);
-        for attr in super::CARRIED_ON {
-            if let Some(v) = full.0.get(attr) {
-                item.insert(attr.into(), v.clone());
-            }
-        }
-        let applied = match change.entry {
-            Entry::CondWrite(_) => Entry::CondWrite(true),
-            e => e,
-        };
-        Self::row_with(self.table, item, cid, applied, change.actions, change.cond)
     }
 
     /// Row `item` (in `table`) with the write of entry `cid` in it: `actions` applied if

@@ -1224,12 +1224,15 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
         Ok::<_, UserError>(())
     })
     .unwrap();
+    // Callees writing one key: a transaction's participant, and a sync call's callee.
+    for (callee, key) in [("op_part", "p"), ("op_callee_write", "c")] {
+        rt.register(callee, &["t"], move |ctx: Ctx, _: ()| async move {
+            ctx.write("t", key, 1.into()).await?;
+            Ok::<_, UserError>(())
+        })
+        .unwrap();
+    }
     // A transaction writing a key here and one in a participant function.
-    rt.register("op_part", &["t"], |ctx: Ctx, _: ()| async move {
-        ctx.write("t", "p", 1.into()).await?;
-        Ok::<_, UserError>(())
-    })
-    .unwrap();
     rt.register(
         "op_txn_two_functions",
         &["t"],
@@ -1246,11 +1249,6 @@ pub async fn round_trips_per_logged_operation(b: &Backend) {
     .unwrap();
     // A sync call of a callee with no effect of its own, and of one that writes a key.
     rt.register("op_callee", &["t"], |_: Ctx, _: ()| async move {
-        Ok::<_, UserError>(())
-    })
-    .unwrap();
-    rt.register("op_callee_write", &["t"], |ctx: Ctx, _: ()| async move {
-        ctx.write("t", "c", 1.into()).await?;
         Ok::<_, UserError>(())
     })
     .unwrap();
